@@ -1,0 +1,157 @@
+"""The claims plugin: command-line options, fixtures, the ledger at the end of each run, the report."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import settings
+
+from harness import devices
+from harness.evidence import Evidence
+from harness.ledger import ledger_lines
+from harness.report import report_dir_problem, write_claims_json
+from harness.seeding import derive_seed
+from harness.verdicts import Verdict
+
+CHECK_KEY = "claims_check"        # user property set at collection: which claim, scale and expectation
+EVIDENCE_KEY = "claims_evidence"  # user property set at teardown: the evidence record
+CALL_OUTCOME = pytest.StashKey[str]()
+DEVICE = pytest.StashKey[torch.device]()
+
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100, print_blob=True)
+settings.register_profile("dev", deadline=None, max_examples=100)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("claims", "activation-function claims harness")
+    group.addoption("--device", default="auto", help=f"where experiments run: {devices.VALID} (default auto: CUDA if present)")
+    group.addoption("--claims-seed", default="0", metavar="N", help="base seed, a non-negative integer (default 0)")
+    group.addoption("--claims-report", default=None, metavar="DIR", help="write DIR/claims.json (and the report)")
+    group.addoption("--data-dir", default=os.environ.get("CLAIMS_DATA", "data"), metavar="PATH",
+                    help="where datasets live (default ./data or $CLAIMS_DATA)")
+    group.addoption("--download", action="store_true", help="allow downloading datasets (never otherwise)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    seed = config.getoption("--claims-seed")
+    if not seed.isdigit():
+        raise pytest.UsageError(f"--claims-seed {seed}: the base seed must be a non-negative integer, e.g. --claims-seed 0.")
+    try:
+        config.stash[DEVICE] = devices.worker_device(devices.resolve_device(config.getoption("--device")))
+    except devices.DeviceError as error:
+        raise pytest.UsageError(str(error)) from None
+    report = config.getoption("--claims-report")
+    if report and (problem := report_dir_problem(Path(report))):
+        raise pytest.UsageError(problem)
+    torch.set_num_threads(devices.threads_per_worker())
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(Ledger(config), "claims-ledger")
+
+
+def _claim_marker(item: pytest.Item) -> pytest.Mark | None:
+    return item.get_closest_marker("claim")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_gpu = config.stash[DEVICE].type == "cuda"
+    asked_for_cpu = config.getoption("--device") == "cpu"
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU and none was found; pass --device cpu to run it on the CPU anyway")
+    for item in items:
+        if not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.fast)
+        if item.get_closest_marker("gpu") and not on_gpu and not asked_for_cpu:
+            item.add_marker(skip_gpu)
+        marker = _claim_marker(item)
+        if marker is not None:
+            scale = item.callspec.params["scale"]
+            item.user_properties.append((CHECK_KEY, json.dumps({
+                "claim": marker.kwargs["claim"].id, "check": item.originalname, "scale": scale,
+                "expected": marker.kwargs["expected"][scale]})))
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig: pytest.Config) -> torch.device:
+    """Where experiments run, from --device (pinned to one GPU per xdist worker)."""
+    return pytestconfig.stash[DEVICE]
+
+
+@pytest.fixture(scope="session")
+def base_seed(pytestconfig: pytest.Config) -> int:
+    return int(pytestconfig.getoption("--claims-seed"))
+
+
+@pytest.fixture(scope="session")
+def data_dir(pytestconfig: pytest.Config) -> Path:
+    return Path(pytestconfig.getoption("--data-dir"))
+
+
+@pytest.fixture
+def check_seed(request: pytest.FixtureRequest, base_seed: int) -> int:
+    """This check's own seed: the base seed mixed with the test's id, so checks do not share random streams."""
+    return derive_seed(base_seed, request.node.nodeid)
+
+
+@pytest.fixture
+def rng(check_seed: int, device: torch.device) -> torch.Generator:
+    """A generator on the experiment device, seeded for this check."""
+    return torch.Generator(device=device).manual_seed(check_seed)
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest, device: torch.device, check_seed: int):
+    """Collects a check's measurements and verdict; the ledger and claims.json read them back."""
+    marker = _claim_marker(request.node)
+    if marker is None:
+        raise pytest.UsageError(f"{request.node.nodeid} asks for `evidence` but is not a claim check: "
+                                "decorate it with CLAIM.check(expected=...).")
+    scale = request.node.callspec.params["scale"]
+    record = Evidence(claim=marker.kwargs["claim"], check=request.node.originalname, scale=scale,
+                      expected=Verdict(marker.kwargs["expected"][scale]), reason=marker.kwargs["reason"],
+                      device=str(device), seeds=[check_seed])
+    start = time.perf_counter()
+    yield record
+    passed = request.node.stash.get(CALL_OUTCOME, "") == "passed"
+    request.node.user_properties.append((EVIDENCE_KEY, json.dumps(record.record(passed, time.perf_counter() - start))))
+    if passed and record.decision is None:
+        pytest.fail(f"{request.node.nodeid} concluded nothing: a claim check must end with evidence.conclude(...).")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_OUTCOME] = report.outcome
+    return report
+
+
+class Ledger:
+    """Gathers evidence records on whichever process prints (the xdist controller, or the only process)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.records: list[dict] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties = dict(report.user_properties)
+        if report.when == "teardown" and EVIDENCE_KEY in properties:
+            self.records.append(json.loads(properties[EVIDENCE_KEY]))
+        elif report.when == "setup" and report.skipped and CHECK_KEY in properties:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.records.append({**json.loads(properties[CHECK_KEY]), "verdict": "skipped", "passed": None,
+                                 "skip_reason": reason.removeprefix("Skipped: ")})
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.records:
+            return
+        seed, device = self.config.getoption("--claims-seed"), self.config.stash[DEVICE]
+        terminalreporter.section(f"claims ledger (base seed {seed}, device {device})")
+        for line in ledger_lines(self.records):
+            terminalreporter.write_line(line)
+        report = self.config.getoption("--claims-report")
+        if report:
+            terminalreporter.write_line(f"claims report: {write_claims_json(Path(report), self.records)}")

@@ -1,0 +1,1 @@
+"""The engine: decision rules, evidence, ledger and report. Knows no particular claim."""

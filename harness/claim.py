@@ -1,0 +1,49 @@
+"""A claim's declaration, and the decorator that turns a test function into one of its checks."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import pytest
+
+from harness.verdicts import Verdict
+
+SCALES = ("fast", "full")
+SCALE_MARKS = {
+    "fast": [pytest.mark.fast],
+    "full": [pytest.mark.slow, pytest.mark.gpu],
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of CLAIMS.md: what a document says, and the statement the checks test."""
+
+    id: str
+    source: str
+    quote: str
+    statement: str
+    document: Mapping[str, float | list[float]] = field(default_factory=dict)
+
+    def check(self, expected: str | Mapping[str, str], scales: tuple[str, ...] = ("fast",),
+              reason: str = "") -> Callable:
+        """Mark a test function as a check of this claim, parametrized over `scales`.
+
+        `expected` is the verdict the harness commits to, one for all scales or one
+        per scale; `reason` says why, and is required whenever a verdict other than
+        supported is expected.
+        """
+        per_scale = {s: expected for s in scales} if isinstance(expected, str) else dict(expected)
+        for scale, verdict in per_scale.items():
+            Verdict(verdict)
+            if scale not in scales:
+                raise ValueError(f"{self.id}: expected verdict given for scale {scale!r}, which the check does not run")
+            if verdict != Verdict.SUPPORTED and not reason:
+                raise ValueError(f"{self.id}: expecting {verdict!r} needs a reason= saying why")
+        params = [pytest.param(s, marks=SCALE_MARKS[s], id=s) for s in scales]
+
+        def decorate(fn: Callable) -> Callable:
+            fn = pytest.mark.parametrize("scale", params)(fn)
+            return pytest.mark.claim(claim=self, expected=per_scale, reason=reason)(fn)
+
+        return decorate

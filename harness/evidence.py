@@ -1,0 +1,98 @@
+"""What one check measured and concluded, as a JSON-ready record."""
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy
+import torch
+
+from harness.claim import Claim
+from harness.verdicts import Decision, Verdict
+
+
+class ClaimCheckFailed(AssertionError):
+    """The verdict differs from the expected one, or the negative control was not rejected."""
+
+
+def versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__}
+
+
+def plain(value: Any) -> Any:
+    """Numbers and nested lists only, so the record survives JSON; non-finite floats become strings."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return plain(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else str(float(value))
+    return value
+
+
+@dataclass
+class Evidence:
+    """Handed to a check by the `evidence` fixture: record numbers with `measure`, finish with `conclude`."""
+
+    claim: Claim
+    check: str
+    scale: str
+    expected: Verdict
+    reason: str
+    device: str
+    seeds: list[int]
+    measured: dict[str, Any] = field(default_factory=dict)
+    decision: Decision | None = None
+    control: Decision | None = None
+
+    @property
+    def document(self) -> dict:
+        return dict(self.claim.document)
+
+    def measure(self, **values: Any) -> None:
+        self.measured.update({name: plain(v) for name, v in values.items()})
+
+    def conclude(self, decision: Decision, *, control: Decision) -> None:
+        """Record the verdict and the negative control's, then hold the check to both.
+
+        The control is the same rule run where the effect must be absent; it must not be supported.
+        """
+        self.decision, self.control = decision, control
+        if decision.verdict != self.expected:
+            raise ClaimCheckFailed(f"{self.claim.id}: verdict {decision.verdict}, expected {self.expected}. "
+                                   f"{decision.summary()}")
+        if control.verdict == Verdict.SUPPORTED:
+            raise ClaimCheckFailed(f"{self.claim.id}: the negative control came out supported, so this rule "
+                                   f"cannot tell the effect from its absence. {control.summary()}")
+
+    def record(self, passed: bool, duration_s: float) -> dict[str, Any]:
+        return {
+            "claim": self.claim.id,
+            "check": self.check,
+            "scale": self.scale,
+            "verdict": self.decision.verdict.value if self.decision else "error",
+            "expected": self.expected.value,
+            "passed": passed,
+            "measured": self.measured,
+            "document": plain(self.document),
+            "seeds": self.seeds,
+            "device": self.device,
+            "duration_s": round(duration_s, 3),
+            "versions": versions(),
+            "decision": plain(self.decision.to_json()) if self.decision else None,
+            "control": plain(self.control.to_json()) if self.control else None,
+            "expected_reason": self.reason,
+            "source": self.claim.source,
+            "quote": self.claim.quote,
+            "statement": self.claim.statement,
+        }

@@ -1,0 +1,53 @@
+"""The terminal ledger: one line per claim, its verdict at each scale, the key number beside the document's."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+from harness.claim import SCALES
+
+
+def _scale_cell(records: list[dict]) -> str:
+    if not records:
+        return "-"
+    if all(r["verdict"] == "skipped" for r in records):
+        return "skipped"
+    ran = [r for r in records if r["verdict"] != "skipped"]
+    verdicts = "/".join(dict.fromkeys(r["verdict"] for r in ran))
+    mark = "ok" if all(r["passed"] for r in ran) else "FAIL"
+    return f"{verdicts} {mark}"
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value[:6]) + (", ..." if len(value) > 6 else "") + "]"
+    return str(value)
+
+
+def key_numbers(records: list[dict]) -> str:
+    """Measured numbers that the document also states, side by side; else the deciding effect size."""
+    ran = [r for r in records if r["verdict"] != "skipped"]
+    for r in ran:
+        shared = [k for k in r["document"] if k in r["measured"]]
+        if shared:
+            return "; ".join(f"{k} {_fmt(r['measured'][k])} (doc {_fmt(r['document'][k])})" for k in shared[:2])
+    for r in ran:
+        if r.get("decision"):
+            d = r["decision"]
+            return f"{d['effect_name']} = {_fmt(d['effect'])} vs {_fmt(d['threshold'])}"
+    return ""
+
+
+def ledger_lines(records: Iterable[dict]) -> list[str]:
+    by_claim: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_claim[r["claim"]].append(r)
+    width = max((len(c) for c in by_claim), default=10)
+    lines = []
+    for claim in sorted(by_claim):
+        rs = by_claim[claim]
+        cells = [f"{s} {_scale_cell([r for r in rs if r['scale'] == s]):<24}" for s in SCALES]
+        lines.append(f"{claim:<{width}}  {'  '.join(cells)}  {key_numbers(rs)}".rstrip())
+    return lines

@@ -1,0 +1,100 @@
+"""Decision rules: a confidence interval compared with a threshold gives a verdict.
+
+Every rule answers the question "is the quantity above (or below) `threshold`?":
+supported when the whole interval lies on the claimed side, refuted when it lies
+wholly on the other side, inconclusive when it straddles the threshold. Intervals
+are two-sided at level 1 - 2*alpha, so each one-sided conclusion errs with
+probability at most alpha.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal, Sequence
+
+import numpy as np
+from scipy import stats
+
+from harness.verdicts import Decision, Verdict
+
+Side = Literal["above", "below"]
+
+
+def _verdict(lo: float, hi: float, threshold: float, side: Side) -> Verdict:
+    claimed_side_holds = lo > threshold if side == "above" else hi < threshold
+    other_side_holds = hi < threshold if side == "above" else lo > threshold
+    if claimed_side_holds:
+        return Verdict.SUPPORTED
+    if other_side_holds:
+        return Verdict.REFUTED
+    return Verdict.INCONCLUSIVE
+
+
+def mean_test(samples: Sequence[float], threshold: float, *, side: Side = "above",
+              alpha: float = 0.01, name: str = "mean") -> Decision:
+    """Student-t interval on the mean of independent samples (one per seed)."""
+    x = np.asarray(samples, dtype=np.float64)
+    n = x.size
+    mean = float(x.mean())
+    sem = float(x.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+    if sem == 0.0:
+        lo = hi = mean
+        p = 0.0 if _verdict(mean, mean, threshold, side) is Verdict.SUPPORTED else 1.0
+    else:
+        half = float(stats.t.ppf(1 - alpha, n - 1)) * sem if n > 1 else float("inf")
+        lo, hi = mean - half, mean + half
+        p = float(stats.ttest_1samp(x, threshold, alternative="greater" if side == "above" else "less").pvalue) if n > 1 else 1.0
+    return Decision(_verdict(lo, hi, threshold, side), f"t-interval on the mean, {side} {threshold:g}",
+                    name, mean, (lo, hi), threshold, n, alpha, p)
+
+
+def paired_test(a: Sequence[float], b: Sequence[float], margin: float = 0.0, *, side: Side = "above",
+                alpha: float = 0.01, name: str = "mean(a - b)") -> Decision:
+    """Paired comparison across seeds: is a - b above (or below) `margin`?"""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    decision = mean_test(diff, margin, side=side, alpha=alpha, name=name)
+    return replace(decision, rule=f"paired t-interval on the difference, {side} {margin:g}")
+
+
+def rate_test(successes: int, n: int, rate: float, *, side: Side = "above",
+              alpha: float = 0.01, name: str = "rate") -> Decision:
+    """Clopper-Pearson interval on a proportion: does the property hold in more (fewer) than `rate` of cases?"""
+    ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=1 - 2 * alpha, method="exact")
+    lo, hi = float(ci.low), float(ci.high)
+    p = float(stats.binomtest(int(successes), int(n), rate, alternative="greater" if side == "above" else "less").pvalue)
+    return Decision(_verdict(lo, hi, rate, side), f"Clopper-Pearson interval on a proportion, {side} {rate:g}",
+                    name, successes / n, (lo, hi), rate, int(n), alpha, p)
+
+
+def slope_test(x: Sequence[float], y: Sequence[float], threshold: float, *, side: Side = "below",
+               alpha: float = 0.01, name: str = "slope") -> Decision:
+    """t-interval on a least-squares slope of y on x."""
+    fit = stats.linregress(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    n = len(x)
+    half = float(stats.t.ppf(1 - alpha, n - 2)) * float(fit.stderr)
+    lo, hi = fit.slope - half, fit.slope + half
+    return Decision(_verdict(lo, hi, threshold, side), f"t-interval on a regression slope, {side} {threshold:g}",
+                    name, float(fit.slope), (float(lo), float(hi)), threshold, n, alpha)
+
+
+def exact_test(value: float, threshold: float, *, side: Side = "below", name: str = "value") -> Decision:
+    """For deterministic quantities (worst-case errors, exact counts): no interval, no inconclusive."""
+    value = float(value)
+    verdict = _verdict(value, value, threshold, side)
+    if verdict is Verdict.INCONCLUSIVE:
+        verdict = Verdict.REFUTED
+    return Decision(verdict, f"exact comparison, {side} {threshold:g}", name, value, (value, value), threshold, 1)
+
+
+def all_of(decisions: Sequence[Decision], name: str) -> Decision:
+    """A conjunction of sub-claims: supported if all are, refuted if any is, else inconclusive.
+
+    The effect reported is the weakest part's: the first refuted part, else the first inconclusive one.
+    """
+    verdict, weakest = Verdict.SUPPORTED, decisions[0]
+    for candidate in (Verdict.INCONCLUSIVE, Verdict.REFUTED):
+        failing = [d for d in decisions if d.verdict is candidate]
+        if failing:
+            verdict, weakest = candidate, failing[0]
+    parts = "; ".join(f"{d.effect_name}: {d.verdict}" for d in decisions)
+    return replace(weakest, verdict=verdict, rule=f"all of [{parts}]",
+                   effect_name=f"{name} / {weakest.effect_name}")

@@ -1,0 +1,45 @@
+"""Three-valued verdicts and the decision record a rule returns."""
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass
+
+
+class Verdict(str, enum.Enum):
+    SUPPORTED = "supported"
+    REFUTED = "refuted"
+    INCONCLUSIVE = "inconclusive"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a decision rule concluded, and the numbers it concluded it from.
+
+    `effect` is the point estimate of the quantity the rule tests, `interval`
+    its confidence interval (or the exact range, for deterministic checks), and
+    `threshold` the value the interval is compared with.
+    """
+
+    verdict: Verdict
+    rule: str
+    effect_name: str
+    effect: float
+    interval: tuple[float, float]
+    threshold: float
+    n: int
+    alpha: float | None = None
+    p_value: float | None = None
+
+    def to_json(self) -> dict:
+        record = asdict(self)
+        record["verdict"] = self.verdict.value
+        record["interval"] = list(self.interval)
+        return record
+
+    def summary(self) -> str:
+        lo, hi = self.interval
+        return (f"{self.verdict}: {self.effect_name} = {self.effect:.4g} "
+                f"[{lo:.4g}, {hi:.4g}] vs {self.threshold:.4g} ({self.rule}, n={self.n})")

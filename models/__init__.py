@@ -1,0 +1,1 @@
+"""Activations registry and the networks the claims train."""
