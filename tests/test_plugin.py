@@ -1,0 +1,134 @@
+"""The plugin end to end, on small claim modules written into a scratch folder by pytester."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["pytester"]
+
+CLAIM_MODULE = '''
+from harness.claim import Claim
+from harness.stats import exact_test, mean_test
+
+TOY = Claim(id="toy-claim", source="000.txt", quote="q", statement="s", document={"gap": 2.0})
+
+@TOY.check(expected="supported", scales=("fast", "full"))
+def test_gap_is_positive(scale, evidence):
+    evidence.measure(gap=[1.9, 2.1, 2.0])
+    evidence.conclude(mean_test([1.9, 2.1, 2.0], 0.0, name="gap"), control=mean_test([-2.0, -1.9, -2.1], 0.0))
+'''
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A scratch project with this repository's plugin and pytest settings."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
+    settings = (ROOT / "pyproject.toml").read_text().replace('testpaths = ["tests", "claims"]', "")
+    pytester.makefile(".toml", pyproject=settings)
+    return pytester
+
+
+def run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return project.runpytest("-p", "no:cacheprovider", *args)
+
+
+@pytest.mark.parametrize("option, named", [
+    (["--device", "tpu"], "--device tpu"),
+    (["--claims-seed=-1"], "--claims-seed -1"),
+    (["--claims-seed", "1.5"], "--claims-seed 1.5"),
+])
+def test_bad_options_are_one_sentence_usage_errors(project, option, named):
+    project.makepyfile(test_toy=CLAIM_MODULE)
+    result = run(project, *option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"ERROR: {named}:")
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_asking_for_cuda_without_a_gpu_is_a_usage_error(project):
+    project.makepyfile(test_toy=CLAIM_MODULE)
+    result = run(project, "--device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --device cuda: this machine has no CUDA GPU; use --device cpu or auto."])
+
+
+def test_a_report_path_that_is_a_file_is_a_usage_error(project):
+    project.makepyfile(test_toy=CLAIM_MODULE)
+    result = run(project, "--claims-report", "pyproject.toml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --claims-report pyproject.toml: that path is a file*"])
+
+
+def test_the_ledger_and_claims_json_carry_every_field(project):
+    project.makepyfile(test_toy=CLAIM_MODULE)
+    result = run(project, "-m", "fast", "--claims-report", "out")
+    result.assert_outcomes(passed=1, deselected=1)
+    result.stdout.fnmatch_lines(["*claims ledger (base seed 0, device cpu)*",
+                                 "toy-claim*fast supported ok*gap *(doc 2)"])
+    (record,) = json.loads((project.path / "out" / "claims.json").read_text())
+    assert {"claim", "check", "scale", "verdict", "expected", "passed", "measured", "document", "seeds",
+            "device", "duration_s", "versions"} <= record.keys()
+    assert record["versions"].keys() >= {"python", "torch", "numpy"}
+    assert (record["claim"], record["scale"], record["verdict"], record["passed"]) == ("toy-claim", "fast", "supported", True)
+
+
+def test_evidence_reaches_the_controller_under_xdist(project):
+    project.makepyfile(test_toy=CLAIM_MODULE)
+    result = run(project, "-n", "2", "--claims-report", "out")
+    result.stdout.fnmatch_lines(["toy-claim*fast supported ok*full skipped*"])
+    scales = {r["scale"]: r for r in json.loads((project.path / "out" / "claims.json").read_text())}
+    assert scales["fast"]["verdict"] == "supported"
+    assert scales["full"]["verdict"] == "skipped" and "--device cpu" in scales["full"]["skip_reason"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_full_scale_checks_skip_without_a_gpu_and_run_with_device_cpu(project):
+    project.makepyfile(test_toy=CLAIM_MODULE)
+    run(project, "-m", "slow", "-rs").stdout.fnmatch_lines(["*needs a CUDA GPU and none was found; pass --device cpu*"])
+    run(project, "-m", "slow", "--device", "cpu").assert_outcomes(passed=1, deselected=1)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("evidence.conclude(mean_test([-1.0, -1.1, -0.9], 0.0), control=mean_test([-1.0, -1.2, -0.8], 0.0))",
+     "*verdict refuted, expected supported*"),
+    ("evidence.conclude(mean_test([1.0, 1.1, 0.9], 0.0), control=mean_test([1.0, 1.2, 0.8], 0.0))",
+     "*negative control came out supported*"),
+    ("evidence.measure(x=1.0)", "*concluded nothing*"),
+])
+def test_a_check_fails_on_a_wrong_verdict_an_accepted_control_or_no_conclusion(project, body, message):
+    project.makepyfile(test_toy=CLAIM_MODULE.replace(
+        "    evidence.measure(gap=[1.9, 2.1, 2.0])\n    evidence.conclude(mean_test([1.9, 2.1, 2.0], 0.0, name=\"gap\"), "
+        "control=mean_test([-2.0, -1.9, -2.1], 0.0))", f"    {body}"))
+    result = run(project, "-m", "fast", "--claims-report", "out")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([message, "toy-claim*FAIL*"])
+    (record,) = json.loads((project.path / "out" / "claims.json").read_text())
+    assert record["passed"] is False
+
+
+def test_expecting_anything_but_supported_needs_a_reason(project):
+    project.makepyfile(test_toy=CLAIM_MODULE.replace('expected="supported"', 'expected="refuted"'))
+    result = run(project, "-m", "fast")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*expecting 'refuted' needs a reason=*"])
+
+
+def test_evidence_outside_a_claim_check_says_how_to_declare_one(project):
+    project.makepyfile(test_plain="def test_plain(evidence):\n    pass\n")
+    run(project).stdout.fnmatch_lines(["*is not a claim check: decorate it with CLAIM.check(expected=...)*"])
+
+
+def test_check_seeds_follow_the_base_seed(project):
+    project.makepyfile(test_seed="def test_seed(check_seed, record_property):\n    record_property('seed', check_seed)\n")
+
+    def seed_with(base: str) -> str:
+        result = run(project, "--claims-seed", base, "--junitxml", f"junit{base}.xml")
+        result.assert_outcomes(passed=1)
+        return (project.path / f"junit{base}.xml").read_text().split('name="seed" value="')[1].split('"')[0]
+
+    assert seed_with("0") == seed_with("0") != seed_with("1")

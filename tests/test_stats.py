@@ -1,0 +1,61 @@
+"""The decision rules: each verdict is reachable, and each comes from the interval, not the point estimate."""
+import numpy as np
+import pytest
+
+from harness.stats import all_of, exact_test, mean_test, paired_test, rate_test, slope_test
+from harness.verdicts import Verdict
+
+
+@pytest.mark.parametrize("samples, verdict", [
+    ([1.0, 1.1, 0.9, 1.05, 0.95], Verdict.SUPPORTED),
+    ([-1.0, -1.1, -0.9, -1.05, -0.95], Verdict.REFUTED),
+    ([1.0, -1.0, 0.5, -0.5, 0.1], Verdict.INCONCLUSIVE),
+])
+def test_mean_test_compares_the_whole_interval_with_the_threshold(samples, verdict):
+    assert mean_test(samples, 0.0).verdict is verdict
+
+
+def test_below_reverses_the_sides():
+    assert mean_test([-1.0, -1.1, -0.9], 0.0, side="below").verdict is Verdict.SUPPORTED
+    assert mean_test([1.0, 1.1, 0.9], 0.0, side="below").verdict is Verdict.REFUTED
+
+
+def test_a_positive_mean_with_too_few_seeds_is_inconclusive():
+    assert mean_test([0.2, 1.5], 0.0).verdict is Verdict.INCONCLUSIVE
+
+
+def test_constant_samples_give_a_degenerate_interval():
+    decision = mean_test([2.0, 2.0, 2.0], 1.0)
+    assert decision.interval == (2.0, 2.0) and decision.verdict is Verdict.SUPPORTED
+
+
+def test_paired_test_is_a_test_on_the_differences():
+    a, b = np.array([5.0, 6.0, 7.0, 8.0]), np.array([4.0, 5.1, 5.9, 7.0])
+    assert paired_test(a, b).verdict is Verdict.SUPPORTED
+    assert paired_test(b, a).verdict is Verdict.REFUTED
+    assert paired_test(a, b, margin=5.0).verdict is Verdict.REFUTED
+
+
+def test_rate_test_needs_enough_cases_to_support_a_high_rate():
+    assert rate_test(1000, 1000, 0.99).verdict is Verdict.SUPPORTED
+    assert rate_test(50, 50, 0.99).verdict is Verdict.INCONCLUSIVE
+    assert rate_test(500, 1000, 0.99).verdict is Verdict.REFUTED
+
+
+def test_slope_test_finds_a_decay_and_rejects_a_flat_line():
+    depth = np.arange(10.0)
+    assert slope_test(depth, -0.5 * depth + 0.01 * np.sin(depth), 0.0).verdict is Verdict.SUPPORTED
+    assert slope_test(depth, 0.3 * depth + 0.01 * np.cos(depth), 0.0).verdict is Verdict.REFUTED
+
+
+def test_exact_test_has_no_inconclusive():
+    assert exact_test(1e-12, 1e-9).verdict is Verdict.SUPPORTED
+    assert exact_test(1e-9, 1e-9).verdict is Verdict.REFUTED
+
+
+def test_all_of_reports_the_weakest_part():
+    good, bad, unsure = mean_test([1.0, 1.1, 0.9], 0.0), exact_test(1.0, 0.0), mean_test([1.0, -1.0, 0.1], 0.0)
+    assert all_of([good, good], "both").verdict is Verdict.SUPPORTED
+    assert all_of([good, unsure], "both").verdict is Verdict.INCONCLUSIVE
+    combined = all_of([good, unsure, bad], "all")
+    assert combined.verdict is Verdict.REFUTED and combined.effect == bad.effect
