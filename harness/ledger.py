@@ -44,10 +44,10 @@ def ledger_lines(records: Iterable[dict]) -> list[str]:
     by_claim: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_claim[r["claim"]].append(r)
-    width = max((len(c) for c in by_claim), default=10)
-    lines = []
+    width = max([len(c) for c in by_claim] + [len("claim")])
+    lines = [f"{'claim':<{width}}  {'fast':<24}  {'full':<24}  key number (document's)"]
     for claim in sorted(by_claim):
         rs = by_claim[claim]
-        cells = [f"{s} {_scale_cell([r for r in rs if r['scale'] == s]):<24}" for s in SCALES]
+        cells = [f"{_scale_cell([r for r in rs if r['scale'] == s]):<24}" for s in SCALES]
         lines.append(f"{claim:<{width}}  {'  '.join(cells)}  {key_numbers(rs)}".rstrip())
     return lines

@@ -69,7 +69,7 @@ def test_the_ledger_and_claims_json_carry_every_field(project):
     result = run(project, "-m", "fast", "--claims-report", "out")
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["*claims ledger (base seed 0, device cpu)*",
-                                 "toy-claim*fast supported ok*gap *(doc 2)"])
+                                 "toy-claim*supported ok*gap *(doc 2)"])
     (record,) = json.loads((project.path / "out" / "claims.json").read_text())
     assert {"claim", "check", "scale", "verdict", "expected", "passed", "measured", "document", "seeds",
             "device", "duration_s", "versions"} <= record.keys()
@@ -80,7 +80,7 @@ def test_the_ledger_and_claims_json_carry_every_field(project):
 def test_evidence_reaches_the_controller_under_xdist(project):
     project.makepyfile(test_toy=CLAIM_MODULE)
     result = run(project, "-n", "2", "--claims-report", "out")
-    result.stdout.fnmatch_lines(["toy-claim*fast supported ok*full skipped*"])
+    result.stdout.fnmatch_lines(["toy-claim*supported ok*skipped*"])
     scales = {r["scale"]: r for r in json.loads((project.path / "out" / "claims.json").read_text())}
     assert scales["fast"]["verdict"] == "supported"
     assert scales["full"]["verdict"] == "skipped" and "--device cpu" in scales["full"]["skip_reason"]
