@@ -55,6 +55,25 @@ def paired_test(a: Sequence[float], b: Sequence[float], margin: float = 0.0, *, 
     return replace(decision, rule=f"paired t-interval on the difference, {side} {margin:g}")
 
 
+def within_test(samples: Sequence[float], low: float, high: float, *, outside: bool = False,
+                alpha: float = 0.01, name: str = "mean") -> Decision:
+    """Equivalence by two one-sided t-intervals (TOST): is the mean inside (low, high)?
+
+    Supported when the interval lies wholly inside, refuted when it lies wholly beyond either end,
+    inconclusive otherwise. With outside=True the claim is that the mean lies outside, and those two
+    verdicts swap. The threshold reported is the end the interval comes nearest to.
+    """
+    ends = [mean_test(samples, low, side="above", alpha=alpha, name=name),
+            mean_test(samples, high, side="below", alpha=alpha, name=name)]
+    lo, hi = ends[0].interval
+    nearest = ends[0] if lo - low < high - hi else ends[1]
+    verdict = all_of(ends, name).verdict
+    if outside:
+        verdict = {Verdict.SUPPORTED: Verdict.REFUTED, Verdict.REFUTED: Verdict.SUPPORTED}.get(verdict, verdict)
+    where = "outside" if outside else "inside"
+    return replace(nearest, verdict=verdict, rule=f"t-interval on the mean, {where} ({low:g}, {high:g})")
+
+
 def rate_test(successes: int, n: int, rate: float, *, side: Side = "above",
               alpha: float = 0.01, name: str = "rate") -> Decision:
     """Clopper-Pearson interval on a proportion: does the property hold in more (fewer) than `rate` of cases?"""

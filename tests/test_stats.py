@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from harness.stats import all_of, exact_test, mean_test, paired_test, rate_test, slope_test
+from harness.stats import all_of, exact_test, mean_test, paired_test, rate_test, slope_test, within_test
 from harness.verdicts import Verdict
 
 
@@ -59,3 +59,25 @@ def test_all_of_reports_the_weakest_part():
     assert all_of([good, unsure], "both").verdict is Verdict.INCONCLUSIVE
     combined = all_of([good, unsure, bad], "all")
     assert combined.verdict is Verdict.REFUTED and combined.effect == bad.effect
+
+
+@pytest.mark.parametrize("samples, verdict", [
+    ([0.01, -0.02, 0.0, 0.015, -0.01], Verdict.SUPPORTED),
+    ([0.9, 1.1, 1.0, 0.95, 1.05], Verdict.REFUTED),
+    ([-0.9, -1.1, -1.0, -0.95, -1.05], Verdict.REFUTED),
+    ([0.3, -0.2, 0.05, 0.4, -0.3], Verdict.INCONCLUSIVE),
+])
+def test_within_test_needs_the_whole_interval_inside_the_band(samples, verdict):
+    assert within_test(samples, -0.1, 0.1).verdict is verdict
+
+
+def test_within_test_reports_the_end_the_interval_comes_nearest_to():
+    assert within_test([0.07, 0.08, 0.075, 0.072], -0.1, 0.1).threshold == 0.1
+    assert within_test([-0.07, -0.08, -0.075, -0.072], -0.1, 0.1).threshold == -0.1
+
+
+def test_within_test_outside_swaps_supported_and_refuted_only():
+    inside, beyond, straddling = [0.01, -0.02, 0.0, 0.015], [0.9, 1.1, 1.0, 0.95], [0.3, -0.2, 0.05, 0.4, -0.3]
+    assert within_test(inside, -0.1, 0.1, outside=True).verdict is Verdict.REFUTED
+    assert within_test(beyond, -0.1, 0.1, outside=True).verdict is Verdict.SUPPORTED
+    assert within_test(straddling, -0.1, 0.1, outside=True).verdict is Verdict.INCONCLUSIVE
