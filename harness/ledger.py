@@ -42,7 +42,8 @@ def key_numbers(records: list[dict]) -> str:
 
 def ledger_lines(records: Iterable[dict]) -> list[str]:
     by_claim: dict[str, list[dict]] = defaultdict(list)
-    for r in records:
+    # headline checks (those expected to be supported) first, so the order does not follow completion order
+    for r in sorted(records, key=lambda r: (r.get("expected") != "supported", r["check"])):
         by_claim[r["claim"]].append(r)
     width = max([len(c) for c in by_claim] + [len("claim")])
     lines = [f"{'claim':<{width}}  {'fast':<24}  {'full':<24}  key number (document's)"]
