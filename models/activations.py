@@ -31,8 +31,13 @@ class Activation:
     output_range: tuple[float, float]  # closed hull of the outputs; floats round onto open ends
     zero_centered: bool
     init: Init
+    # x <= y implies f(x) <= f(y) as torch computes f, up to one rounding step: f(x) may be the float just above
+    # f(y), as torch's vectorised loop and its scalar tail round the same input differently (selu, by an ulp).
     monotone: bool = True
     kinks: dict[float, tuple[float, float]] = field(default_factory=dict)  # point -> (left, right) derivative
+    # Inputs up to this fraction of the dtype's largest finite value give finite outputs wherever the exact
+    # output is finite; below 1 where a torch kernel overflows an intermediate first.
+    finite_input_fraction: float = 1.0
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.fn(x)
@@ -95,20 +100,25 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in [
                lambda x: SELU_LAMBDA * _one_where_positive(x, SELU_ALPHA * torch.exp(torch.clamp(x, max=0))),
                (-SELU_LAMBDA * SELU_ALPHA, math.inf), zero_centered=True, init="lecun",
                kinks={0.0: (SELU_LAMBDA * SELU_ALPHA, SELU_LAMBDA)}),
+    # torch's vectorised CPU kernel forms x * (1 + erf(x / sqrt 2)) before halving it, so in float32 and
+    # bfloat16 gelu(x) is inf for x above half the largest float (tensors of 2 or more elements, torch 2.13).
     Activation("gelu", F.gelu, _gelu_derivative, (-0.1700, math.inf),
-               zero_centered=False, init="he", monotone=False),
+               zero_centered=False, init="he", monotone=False, finite_input_fraction=0.5),
     Activation("silu", F.silu, _silu_derivative, (-0.2785, math.inf),
                zero_centered=False, init="he", monotone=False),
     # torch's softplus switches to the identity above its threshold: the derivative (and the value)
-    # jump there by about e^-20 = 2e-9, which a float64 comparison sees, so the entry says so.
+    # jump there by about e^-20 = 2e-9, which a float64 comparison sees, so the entry says so. The value
+    # jumps down, by some 6e5 ulps: softplus(20) = 20 + 2e-9 > softplus(20 + 4e-15), not monotone as computed.
     Activation("softplus", F.softplus,
                lambda x: torch.where(x > SOFTPLUS_THRESHOLD, torch.ones_like(x), logistic(x)),
-               (0.0, math.inf), zero_centered=False, init="he",
+               (0.0, math.inf), zero_centered=False, init="he", monotone=False,
                kinks={SOFTPLUS_THRESHOLD: (1 / (1 + math.exp(-SOFTPLUS_THRESHOLD)), 1.0)}),
     Activation("sigmoid", torch.sigmoid, _sigmoid_derivative, (0.0, 1.0), zero_centered=False, init="xavier"),
     Activation("tanh", torch.tanh, _tanh_derivative, (-1.0, 1.0), zero_centered=True, init="xavier"),
+    # Increasing in exact arithmetic, but torch rounds 1 + |x| before dividing, so outputs can drop by two
+    # steps: softsign(2^53) = 1 > softsign(2^53 + 2) = 1 - 2^-52; in bfloat16 softsign(-338) > softsign(-336) = -1.
     Activation("softsign", F.softsign, lambda x: 1 / (1 + x.abs()) ** 2, (-1.0, 1.0),
-               zero_centered=True, init="xavier"),
+               zero_centered=True, init="xavier", monotone=False),
 ]}
 
 
