@@ -44,8 +44,6 @@ class Claim:
 
         def decorate(fn: Callable) -> Callable:
             fn = pytest.mark.parametrize("scale", params)(fn)
-            # one xdist worker per claim module, so an experiment its checks share runs once (--dist loadgroup)
-            fn = pytest.mark.xdist_group(fn.__module__)(fn)
             return pytest.mark.claim(claim=self, expected=per_scale, reason=reason)(fn)
 
         return decorate

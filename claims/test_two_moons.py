@@ -1,0 +1,277 @@
+"""Document 000 on two moons: sigmoid's compression against ReLU's preservation of magnitude.
+
+The document's 2 -> 8 -> 8 -> 1 net (sigmoid output, binary cross-entropy, zero biases) is trained with
+sigmoid hidden layers (weights N(0, 1/fan_in): LeCun's scale, which the document calls Xavier) and with
+ReLU hidden layers (N(0, 2/fan_in), He), many seeds of each as one batched model. All four claims read
+the same two runs, trained once per module (per xdist worker).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from harness.claim import Claim
+from harness.data import Dataset, two_moons
+from harness.seeding import derive_seed, derive_seeds
+from harness.stats import all_of, mean_test, paired_test
+from harness.train import History, Net, TrainConfig, evaluate, train
+from harness.verdicts import Decision
+
+SOURCE = "000_117cae05039cffeb.txt"
+PLATEAU = Claim(
+    id="sigmoid-plateau", source=SOURCE,
+    quote="Sigmoid's compression caused training loss to plateau at 0.28, whereas ReLU's preservation of "
+          "signal magnitude allowed loss to drop to 0.03",
+    statement="On two moons, the document's 2-8-8-1 net trained by the same optimizer for the same steps: the "
+              "sigmoid net's loss stops improving (falls by less than PLATEAU_BOUND, relative, over the last half "
+              "of training) at a level far above (more than FAR_ABOVE times) the ReLU net's final loss; test "
+              "accuracy sigmoid about 79% vs ReLU about 96%.",
+    document={"final_loss_sigmoid": 0.28, "final_loss_relu": 0.03,
+              "test_accuracy_sigmoid": 79.0, "test_accuracy_relu": 96.0},
+)
+LINEAR_BOUNDARY = Claim(
+    id="sigmoid-linear-boundary", source=SOURCE,
+    quote="Sigmoid-induced signal compression leads to nearly linear decision boundaries",
+    statement="On two moons, the trained sigmoid net's test predictions agree with the best linear classifier "
+              "(logistic regression on the same training data) far more than the ReLU net's do.",
+)
+COLLAPSE = Claim(
+    id="sigmoid-representation-collapse", source=SOURCE,
+    quote="hidden space standard deviation dropping from 0.26 to 0.19 across layers",
+    statement="In the trained sigmoid net the hidden representation's spread (each unit's std over the inputs, "
+              "averaged over units) falls from layer 1 to layer 2; in the ReLU net it does not fall. The pooled std "
+              "over inputs and units, the document's likely statistic, is measured beside its numbers.",
+    document={"hidden_std_sigmoid": [0.26, 0.19]},
+)
+MAGNITUDE = Claim(
+    id="relu-preserves-magnitude", source=SOURCE,
+    quote="enabling deeper layers to receive pre-activation values between 9.0 and 20.0, far exceeding "
+          "Sigmoid's 0.6 cap",
+    statement="After training, the ReLU net's second-layer pre-activations reach far larger magnitudes (more than "
+              "FAR_LARGER times) than the sigmoid net's second-layer outputs, which are bounded in (0, 1).",
+    document={"relu_preactivation_max": [9.0, 20.0], "sigmoid_output_max": 0.6},
+)
+
+# The document trains with a plain full-batch gradient-descent loop in numpy and names no learning rate,
+# step count, data size or noise. Chosen here and kept fixed:
+SEEDS = 32                      # nets per activation; seed i of both activations sees the same data
+TRAIN_POINTS, TEST_POINTS = 256, 1000
+NOISE = 0.2                     # std of the Gaussian noise on both coordinates (harness.data.two_moons)
+WIDTHS = (2, 8, 8, 1)
+INITS = {"sigmoid": "lecun", "relu": "he"}   # the document's sqrt(1/fan_in) and sqrt(2/fan_in)
+LEARNING_RATE = 1.0             # full-batch gradient descent, no momentum, as the document's loop
+STEPS = 300                     # the document-like budget: at this rate the sigmoid nets reach their plateau by
+                                # about step 250, and most leave it between steps 400 and 1000
+LONGER = 4 * STEPS              # the same training continued, to see whether the sigmoid plateau lasts
+PLATEAU_BOUND = 0.05            # plateau: the loss falls by less than 5% (relative) over the last half of training
+FAR_ABOVE = 2.0                 # "far above": sigmoid's final loss more than twice ReLU's, per seed (geometric mean)
+ACCURACY_GAP = 5.0              # percentage points of test accuracy that ReLU must gain over sigmoid
+AGREEMENT_GAP = 0.05            # "far more": agreement with the linear classifier higher by 5 points of share
+FAR_LARGER = 5.0                # "far larger": ReLU's second-layer pre-activation peak over sigmoid's output peak
+LOGISTIC_ITERATIONS = 30        # Newton steps; the fit converges to float precision well before
+
+
+@dataclass(frozen=True)
+class Runs:
+    data: Dataset
+    histories: dict[str, History]   # per activation: LONGER steps, with a snapshot after STEPS
+    linear: Tensor                  # per seed, the logistic regression fitted to the training set [S, 3]
+
+    def net(self, act: str, steps: int) -> Net:
+        """The net after `steps` updates (the trained one for LONGER, the snapshot for STEPS)."""
+        history = self.histories[act]
+        return history.net if steps == history.config.steps else history.snapshots[steps]
+
+    def evaluate(self, act: str, steps: int, split: str) -> tuple[Tensor, Tensor]:
+        x, y = (self.data.x_train, self.data.y_train) if split == "train" else (self.data.x_test, self.data.y_test)
+        loss, accuracy = evaluate(self.histories[act].config, self.net(act, steps), x, y)
+        return loss.double().cpu(), accuracy.double().cpu()
+
+
+@pytest.fixture(scope="module")
+def runs(device: torch.device, base_seed: int) -> Runs:
+    """Both nets trained once per module: every check reads the same runs."""
+    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, PLATEAU.id, "data"))
+    x_train, y_train = two_moons(TRAIN_POINTS, NOISE, generator, (SEEDS,))
+    x_test, y_test = two_moons(TEST_POINTS, NOISE, generator, (SEEDS,))
+    data = Dataset(x_train, y_train, x_test, y_test)
+    seeds = derive_seeds(base_seed, SEEDS, PLATEAU.id, "nets")
+    histories = {act: train(config(act), data, seeds) for act in INITS}
+    return Runs(data, histories, fit_logistic_regression(x_train, y_train))
+
+
+def config(act: str) -> TrainConfig:
+    return TrainConfig(widths=WIDTHS, activation=act, init=INITS[act], loss="bce", optimizer="sgd",
+                       lr=LEARNING_RATE, steps=LONGER, snapshot_at=(STEPS,), dead_at=(STEPS,))
+
+
+def fit_logistic_regression(x: Tensor, y: Tensor) -> Tensor:
+    """Per seed, the maximum-likelihood linear classifier [S, features + 1] by Newton's method, in float64."""
+    design = with_intercept(x)
+    w = torch.zeros(design.shape[0], design.shape[-1], dtype=torch.float64, device=x.device)
+    ridge = 1e-8 * torch.eye(design.shape[-1], dtype=torch.float64, device=x.device)  # guards a flat Hessian
+    for _ in range(LOGISTIC_ITERATIONS):
+        p = torch.sigmoid(design @ w.unsqueeze(-1)).squeeze(-1)
+        gradient = (design * (p - y.double()).unsqueeze(-1)).sum(-2)
+        hessian = design.mT @ (design * (p * (1 - p)).unsqueeze(-1)) + ridge
+        w = w - torch.linalg.solve(hessian, gradient)
+    return w
+
+
+def with_intercept(x: Tensor) -> Tensor:
+    return torch.cat([x.double(), torch.ones_like(x[..., :1], dtype=torch.float64)], -1)
+
+
+def linear_logits(runs: Runs, x: Tensor) -> Tensor:
+    return (with_intercept(x) @ runs.linear.unsqueeze(-1)).squeeze(-1)
+
+
+def relative_decrease_over_last_half(runs: Runs, act: str, steps: int) -> Tensor:
+    """Per seed, (L(steps/2) - L(steps)) / L(steps/2), L the loss on the whole training set after that many updates."""
+    halfway = runs.histories[act].loss[steps // 2].double()
+    return (halfway - runs.evaluate(act, steps, "train")[0]) / halfway
+
+
+def plateau_rule(runs: Runs, plateaued: str, other: str, steps: int) -> Decision:
+    """`plateaued`'s loss stops improving, at a level far above `other`'s final loss."""
+    final = {act: runs.evaluate(act, steps, "train")[0] for act in (plateaued, other)}
+    return all_of([
+        mean_test(relative_decrease_over_last_half(runs, plateaued, steps), PLATEAU_BOUND, side="below",
+                  name=f"{plateaued} relative loss decrease over steps {steps // 2}-{steps}"),
+        paired_test(final[plateaued].log(), final[other].log(), math.log(FAR_ABOVE),
+                    name=f"log({plateaued} final loss / {other} final loss)"),
+    ], name=f"{plateaued} plateaus above {other}")
+
+
+def check_plateau(evidence, runs: Runs, steps: int) -> None:
+    decision = plateau_rule(runs, "sigmoid", "relu", steps)
+    control = plateau_rule(runs, "relu", "sigmoid", steps)
+    for act in INITS:
+        loss, _ = runs.evaluate(act, steps, "train")
+        _, accuracy = runs.evaluate(act, steps, "test")
+        evidence.measure(**{f"final_loss_{act}": loss.mean(), f"test_accuracy_{act}": 100 * accuracy.mean(),
+                            f"relative_decrease_{act}": relative_decrease_over_last_half(runs, act, steps).mean()})
+    linear_loss = F.binary_cross_entropy_with_logits(linear_logits(runs, runs.data.x_train), runs.data.y_train.double())
+    evidence.measure(steps=steps, learning_rate=LEARNING_RATE, linear_classifier_loss=linear_loss)
+    evidence.conclude(decision, control=control)
+
+
+@PLATEAU.check(expected="supported")
+def test_sigmoid_loss_plateaus_far_above_relu(scale, evidence, runs):
+    check_plateau(evidence, runs, STEPS)
+    dead_layers = torch.stack([layer[0].all(-1) for layer in runs.histories["relu"].dead]).any(0)
+    evidence.measure(relu_nets_with_a_dead_layer=dead_layers.sum())
+
+
+@PLATEAU.check(expected="refuted",
+               reason=f"the plateau is transient: trained {LONGER // STEPS} times longer with the same optimizer, "
+                      "most sigmoid nets leave it and their loss keeps falling well past the plateau bound")
+def test_sigmoid_plateau_lasts_under_longer_training(scale, evidence, runs):
+    check_plateau(evidence, runs, LONGER)
+
+
+@PLATEAU.check(expected="supported")
+def test_relu_net_is_more_accurate_on_held_out_moons(scale, evidence, runs):
+    relu, sigmoid = (100 * runs.evaluate(act, STEPS, "test")[1] for act in ("relu", "sigmoid"))
+    decision = paired_test(relu, sigmoid, ACCURACY_GAP, name="ReLU - sigmoid test accuracy (points)")
+    control = paired_test(sigmoid, relu, ACCURACY_GAP, name="sigmoid - ReLU test accuracy (points)")
+    evidence.measure(test_accuracy_sigmoid=sigmoid.mean(), test_accuracy_relu=relu.mean())
+    evidence.conclude(decision, control=control)
+
+
+def agreement_with_linear_classifier(runs: Runs, act: str) -> Tensor:
+    """Per seed, the share of test points where the net and the logistic regression predict the same class."""
+    x = runs.data.x_test
+    same = (runs.net(act, STEPS)(x).squeeze(-1) > 0) == (linear_logits(runs, x) > 0)
+    return same.double().mean(-1).cpu()
+
+
+@LINEAR_BOUNDARY.check(expected="supported")
+def test_sigmoid_predictions_agree_with_the_best_linear_classifier(scale, evidence, runs):
+    sigmoid, relu = agreement_with_linear_classifier(runs, "sigmoid"), agreement_with_linear_classifier(runs, "relu")
+    decision = paired_test(sigmoid, relu, AGREEMENT_GAP, name="sigmoid - ReLU agreement with logistic regression")
+    control = paired_test(relu, sigmoid, AGREEMENT_GAP, name="ReLU - sigmoid agreement with logistic regression")
+    evidence.measure(agreement_sigmoid=sigmoid.mean(), agreement_relu=relu.mean())
+    evidence.conclude(decision, control=control)
+
+
+def hidden_outputs(runs: Runs, act: str, steps: int) -> list[Tensor]:
+    """Each hidden layer's outputs on the training inputs, [S, N, units]."""
+    _, hidden = runs.net(act, steps)(runs.data.x_train, keep=True)
+    return [out.double() for _, out in hidden]
+
+
+def hidden_stds(runs: Runs, act: str, steps: int) -> Tensor:
+    """Per hidden layer and seed [2, S]: np.std of the layer's outputs, over training inputs and units together."""
+    return torch.stack([out.std((-1, -2), correction=0) for out in hidden_outputs(runs, act, steps)]).cpu()
+
+
+def hidden_spreads(runs: Runs, act: str, steps: int) -> Tensor:
+    """Per hidden layer and seed [2, S]: each unit's std over the training inputs, averaged over the units.
+
+    This is the spread that a collapse of the representation shrinks: how differently the layer responds
+    to different inputs. The pooled std of hidden_stds also counts the differences between the units' mean
+    levels, which carry no information about the input.
+    """
+    return torch.stack([out.std(-2, correction=0).mean(-1) for out in hidden_outputs(runs, act, steps)]).cpu()
+
+
+def spread_change(runs: Runs, act: str, steps: int) -> Tensor:
+    """Per seed, spread of layer 2 minus spread of layer 1. A difference, not a ratio: a ReLU layer that died
+    has spread 0, and counts as no change rather than an undefined ratio."""
+    first, second = hidden_spreads(runs, act, steps)
+    return second - first
+
+
+def collapse_rule(runs: Runs, collapsing: str, keeping: str, steps: int) -> Decision:
+    return all_of([
+        mean_test(spread_change(runs, collapsing, steps), 0.0, side="below",
+                  name=f"{collapsing} spread layer 2 - layer 1"),
+        mean_test(spread_change(runs, keeping, steps), 0.0, side="above", name=f"{keeping} spread layer 2 - layer 1"),
+    ], name=f"{collapsing} collapses, {keeping} does not")
+
+
+def check_collapse(evidence, runs: Runs, steps: int) -> None:
+    decision = collapse_rule(runs, "sigmoid", "relu", steps)
+    control = collapse_rule(runs, "relu", "sigmoid", steps)
+    evidence.measure(**{f"hidden_std_{act}": hidden_stds(runs, act, steps).mean(-1) for act in INITS},
+                     **{f"hidden_spread_{act}": hidden_spreads(runs, act, steps).mean(-1) for act in INITS},
+                     steps=steps)
+    evidence.conclude(decision, control=control)
+
+
+@COLLAPSE.check(expected="supported")
+def test_sigmoid_hidden_std_falls_across_layers_and_relu_does_not(scale, evidence, runs):
+    check_collapse(evidence, runs, STEPS)
+
+
+@COLLAPSE.check(expected="supported")
+def test_the_collapse_holds_after_longer_training(scale, evidence, runs):
+    check_collapse(evidence, runs, LONGER)
+
+
+def second_layer_peaks(runs: Runs, act: str) -> tuple[Tensor, Tensor]:
+    """Per seed, the largest second-layer pre-activation magnitude and the largest second-layer output."""
+    _, hidden = runs.net(act, STEPS)(runs.data.x_train, keep=True)
+    pre, out = hidden[1]
+    return pre.abs().amax((-1, -2)).double().cpu(), out.abs().amax((-1, -2)).double().cpu()
+
+
+@MAGNITUDE.check(expected="supported")
+def test_relu_preactivations_far_exceed_sigmoid_outputs(scale, evidence, runs):
+    relu_pre, relu_out = second_layer_peaks(runs, "relu")
+    sigmoid_pre, sigmoid_out = second_layer_peaks(runs, "sigmoid")
+    # Differences against FAR_LARGER times the other peak, not log ratios: a dead ReLU layer outputs exactly 0.
+    decision = paired_test(relu_pre, FAR_LARGER * sigmoid_out, 0.0,
+                           name=f"ReLU pre-activation peak - {FAR_LARGER:g} x sigmoid output peak, layer 2")
+    control = paired_test(sigmoid_pre, FAR_LARGER * relu_out, 0.0,
+                          name=f"sigmoid pre-activation peak - {FAR_LARGER:g} x ReLU output peak, layer 2")
+    evidence.measure(relu_preactivation_max=[relu_pre.min(), relu_pre.max()], sigmoid_output_max=sigmoid_out.max(),
+                     relu_preactivation_peak_mean=relu_pre.mean(), sigmoid_output_peak_mean=sigmoid_out.mean(),
+                     sigmoid_preactivation_peak_mean=sigmoid_pre.mean())
+    evidence.conclude(decision, control=control)
