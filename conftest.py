@@ -11,7 +11,7 @@ import torch
 from hypothesis import settings
 
 from harness import devices
-from harness.evidence import Evidence
+from harness.evidence import Evidence, junit_properties
 from harness.ledger import ledger_lines
 from harness.report import report_dir_problem, write_claims_json
 from harness.seeding import derive_seed
@@ -116,7 +116,8 @@ def evidence(request: pytest.FixtureRequest, device: torch.device, check_seed: i
     start = time.perf_counter()
     yield record
     passed = request.node.stash.get(CALL_OUTCOME, "") == "passed" and record.decision is not None
-    request.node.user_properties.append((EVIDENCE_KEY, json.dumps(record.record(passed, time.perf_counter() - start))))
+    result = record.record(passed, time.perf_counter() - start)
+    request.node.user_properties += [(EVIDENCE_KEY, json.dumps(result)), *junit_properties(result)]
     if request.node.stash.get(CALL_OUTCOME, "") == "passed" and record.decision is None:
         pytest.fail(f"{request.node.nodeid} concluded nothing: a claim check must end with evidence.conclude(...).")
 

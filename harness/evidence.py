@@ -96,3 +96,11 @@ class Evidence:
             "quote": self.claim.quote,
             "statement": self.claim.statement,
         }
+
+
+def junit_properties(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """The record's headline as flat name/value pairs, for --junitxml: identity, verdict, scalar measurements."""
+    head = [(key, str(record[key])) for key in ("claim", "scale", "verdict", "expected")]
+    numbers = [(f"measured.{name}", str(value)) for name, value in record["measured"].items()
+               if isinstance(value, (int, float))]
+    return head + numbers

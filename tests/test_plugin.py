@@ -132,3 +132,11 @@ def test_check_seeds_follow_the_base_seed(project):
         return (project.path / f"junit{base}.xml").read_text().split('name="seed" value="')[1].split('"')[0]
 
     assert seed_with("0") == seed_with("0") != seed_with("1")
+
+
+def test_junit_xml_carries_each_checks_claim_verdict_and_numbers(project):
+    project.makepyfile(test_toy=CLAIM_MODULE)
+    run(project, "-m", "fast", "--junitxml", "junit.xml").assert_outcomes(passed=1, deselected=1)
+    xml = (project.path / "junit.xml").read_text()
+    for prop in ('name="claim" value="toy-claim"', 'name="verdict" value="supported"', 'name="expected" value="supported"'):
+        assert prop in xml
