@@ -115,10 +115,12 @@ def evidence(request: pytest.FixtureRequest, device: torch.device, check_seed: i
                       device=str(device), seeds=[check_seed])
     start = time.perf_counter()
     yield record
-    passed = request.node.stash.get(CALL_OUTCOME, "") == "passed" and record.decision is not None
-    result = record.record(passed, time.perf_counter() - start)
+    outcome = request.node.stash.get(CALL_OUTCOME, "")
+    if outcome == "skipped":  # the ledger records the skip from the report
+        return
+    result = record.record(outcome == "passed" and record.decision is not None, time.perf_counter() - start)
     request.node.user_properties += [(EVIDENCE_KEY, json.dumps(result)), *junit_properties(result)]
-    if request.node.stash.get(CALL_OUTCOME, "") == "passed" and record.decision is None:
+    if outcome == "passed" and record.decision is None:
         pytest.fail(f"{request.node.nodeid} concluded nothing: a claim check must end with evidence.conclude(...).")
 
 
@@ -141,7 +143,7 @@ class Ledger:
         properties = dict(report.user_properties)
         if report.when == "teardown" and EVIDENCE_KEY in properties:
             self.records.append(json.loads(properties[EVIDENCE_KEY]))
-        elif report.when == "setup" and report.skipped and CHECK_KEY in properties:
+        elif report.when in ("setup", "call") and report.skipped and CHECK_KEY in properties:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             self.records.append({**json.loads(properties[CHECK_KEY]), "verdict": "skipped", "passed": None,
                                  "skip_reason": reason.removeprefix("Skipped: ")})

@@ -140,3 +140,11 @@ def test_junit_xml_carries_each_checks_claim_verdict_and_numbers(project):
     xml = (project.path / "junit.xml").read_text()
     for prop in ('name="claim" value="toy-claim"', 'name="verdict" value="supported"', 'name="expected" value="supported"'):
         assert prop in xml
+
+
+def test_a_check_that_skips_itself_is_ledgered_as_skipped(project):
+    project.makepyfile(test_toy=CLAIM_MODULE.replace("    evidence.measure(gap=", "    pytest.skip('no such device here')\n    evidence.measure(gap=").replace("from harness.claim", "import pytest\nfrom harness.claim"))
+    result = run(project, "-m", "fast", "--claims-report", "out")
+    result.assert_outcomes(skipped=1, deselected=1)
+    (record,) = json.loads((project.path / "out" / "claims.json").read_text())
+    assert record["verdict"] == "skipped" and record["skip_reason"] == "no such device here"
