@@ -41,3 +41,58 @@ def two_moons(n: int, noise: float, generator: torch.Generator, batch: tuple[int
     x = torch.stack([torch.cos(t) * (1 - 2 * lower) + lower, torch.sin(t) * (1 - 2 * lower) + 0.5 * lower], -1)
     x = x + noise * torch.randn(x.shape, generator=generator, device=device, dtype=dtype)
     return x, labels.to(torch.int64).contiguous()
+
+
+def affine(data: Dataset, matrix: Tensor, offset: Tensor) -> Dataset:
+    """The same examples with every input x mapped to x @ matrix + offset; labels unchanged.
+
+    matrix is [in, out] (or [S, in, out], one per per-seed draw) and offset [out] (or [S, 1, out]).
+    """
+    return Dataset(data.x_train @ matrix + offset, data.y_train, data.x_test @ matrix + offset, data.y_test)
+
+
+def whitened(data: Dataset) -> Dataset:
+    """ZCA whitening fitted on the training inputs, each per-seed draw its own: the training inputs get mean 0
+    and identity covariance (over examples, population), and the test inputs go through the same affine map.
+    Fitted in float64, applied in the data's dtype."""
+    x = data.x_train.double()
+    mean = x.mean(-2, keepdim=True)
+    centered = x - mean
+    eigenvalues, vectors = torch.linalg.eigh(centered.mT @ centered / x.shape[-2])
+    matrix = vectors @ torch.diag_embed(eigenvalues.rsqrt()) @ vectors.mT
+    dtype = data.x_train.dtype
+    return affine(data, matrix.to(dtype), (-mean @ matrix).to(dtype))
+
+
+def stripes(n: int, count: int, generator: torch.Generator, batch: tuple[int, ...] = (),
+            dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    """One input, uniform on [-sqrt 3, sqrt 3] (mean 0, variance 1), cut into `count` equal intervals with
+    alternating labels 0, 1, 0, ...: Telgarsky's (2016) sawtooth, a function whose 2^k pieces a deep ReLU net
+    builds from k folds but a shallow one needs about 2^k units for. Returns inputs [*batch, n, 1] and labels
+    [*batch, n] (int64), on the generator's device; each batch entry is an independent draw.
+    """
+    u = torch.rand(*batch, n, generator=generator, device=generator.device, dtype=dtype)
+    labels = torch.floor(u * count).to(torch.int64) % 2
+    return ((2 * u - 1) * math.sqrt(3.0)).unsqueeze(-1), labels
+
+
+def smooth_teacher_classes(n_train: int, n_test: int, dim: int, classes: int, length_scale: float,
+                           generator: torch.Generator, features: int = 256,
+                           dtype: torch.dtype = torch.float32) -> Dataset:
+    """Inputs x ~ N(0, I_dim) labelled by a random teacher: the argmax over `classes` smooth random functions.
+
+    The teacher is one hidden layer of `features` cosine units, cos(x . w / length_scale + phase) with w standard
+    normal and phase uniform on [0, 2 pi), and a standard normal readout per class: random Fourier features, so
+    each class score is (nearly) a draw of a Gaussian process with an RBF kernel of that length scale. Cosine
+    units, so the teacher favours none of the activations under comparison; a shorter length scale or a larger
+    `dim` makes the task harder. Scores are centred on the drawn inputs so that no class dominates. One draw,
+    shared by all seeds: inputs [n, dim], labels [n] (int64), on the generator's device.
+    """
+    device = generator.device
+    w = torch.randn(dim, features, generator=generator, device=device, dtype=dtype) / length_scale
+    phase = 2 * math.pi * torch.rand(features, generator=generator, device=device, dtype=dtype)
+    readout = torch.randn(features, classes, generator=generator, device=device, dtype=dtype)
+    x = torch.randn(n_train + n_test, dim, generator=generator, device=device, dtype=dtype)
+    scores = torch.cos(x @ w + phase) @ readout
+    labels = (scores - scores.mean(0)).argmax(-1)
+    return Dataset(x[:n_train], labels[:n_train], x[n_train:], labels[n_train:])

@@ -38,12 +38,14 @@ class TrainConfig:
     lr: float = 0.1
     momentum: float = 0.0              # sgd only
     weight_decay: float = 0.0          # coupled (L2 added to the gradient), on every parameter
+    activation_l1: float = 0.0         # weight of an L1 penalty on the hidden activations (see activation_penalty)
     steps: int = 1000
     batch_size: int | None = None      # None: full batch, every step sees the whole training set
     probe_every: int = 0               # layer probes every k steps (0: none); the loss is recorded every step
     dead_at: tuple[int, ...] = ()      # steps at which to take the per-unit dead mask
     snapshot_at: tuple[int, ...] = ()  # steps at which to keep a copy of the parameters
     dtype: torch.dtype = torch.float32
+    init_gains: tuple[float, ...] = ()  # per seed, a multiplier of its initial weights (empty: 1 for every seed)
 
 
 @dataclass
@@ -81,6 +83,7 @@ class History:
     probe_steps: Tensor          # [P]
     accuracy: Tensor             # [P, S] training-batch accuracy at the probe steps
     grad_norm: Tensor            # [P, L, S] norm of each layer's (weight, bias) gradient
+    grad_abs_mean: Tensor        # [P, S] mean over parameter tensors of each tensor's mean |gradient| (document 001)
     act_mean: Tensor             # [P, H, S] over the batch and the layer's units
     act_std: Tensor              # [P, H, S] population std, over the batch and the layer's units
     pre_min: Tensor              # [P, H, S]
@@ -103,8 +106,18 @@ def init_net(config: TrainConfig, seeds: Sequence[int], device: torch.device) ->
     act = ACTIVATIONS[config.activation]
     generators = seed_generators(seeds, "init", device)
     params = init_mlp(config.widths, config.init or act.init, generators, device, config.dtype, config.bias_init)
+    if config.init_gains:
+        params = scaled_weights(params, config.init_gains, len(seeds))
     norms = init_batchnorm(config.widths, len(seeds), device, config.dtype) if config.batchnorm else None
     return Net(params, norms, act)
+
+
+def scaled_weights(params: Params, gains: Sequence[float], seeds: int) -> Params:
+    """Each seed's weights times its own gain, so one batched run can sweep the initial scale."""
+    if len(gains) != seeds:
+        raise ValueError(f"{len(gains)} init gains for {seeds} seeds: give one gain per seed")
+    gain = torch.tensor(gains, device=params[0][0].device, dtype=params[0][0].dtype).view(-1, 1, 1)
+    return [(w * gain, b) for w, b in params]
 
 
 def per_seed_loss(kind: Loss, logits: Tensor, labels: Tensor) -> Tensor:
@@ -117,6 +130,13 @@ def per_seed_loss(kind: Loss, logits: Tensor, labels: Tensor) -> Tensor:
 
 def predictions(kind: Loss, logits: Tensor) -> Tensor:
     return (logits.squeeze(-1) > 0).long() if kind == "bce" else logits.argmax(-1)
+
+
+def activation_penalty(hidden: list[tuple[Tensor, Tensor]]) -> Tensor:
+    """[S]: each seed's mean over examples of the summed |activation| of every hidden unit, the L1 penalty on
+    activation values of Glorot, Bordes & Bengio 2011. Training adds it, times activation_l1, to the objective;
+    the recorded loss is the task's loss alone."""
+    return sum(act.abs().sum(-1).mean(-1) for _, act in hidden)
 
 
 def per_seed_accuracy(kind: Loss, logits: Tensor, labels: Tensor) -> Tensor:
@@ -185,6 +205,7 @@ class _Buffers:
     loss: Tensor
     accuracy: Tensor
     grad_norm: Tensor
+    grad_abs_mean: Tensor
     layer_stats: Tensor          # [4, P, H, S]: activation mean, std, pre-activation min, max
     dead: list[list[Tensor]] = field(default_factory=list)
     snapshots: dict[int, Net] = field(default_factory=dict)
@@ -197,12 +218,13 @@ class _Buffers:
         def empty(*shape):
             return torch.full(shape, float("nan"), device=device, dtype=config.dtype)
         return _Buffers(empty(config.steps, seeds), empty(probes, seeds), empty(probes, layers, seeds),
-                        empty(4, probes, layers - 1, seeds))
+                        empty(probes, seeds), empty(4, probes, layers - 1, seeds))
 
     def record_layers(self, i: int, net: Net, hidden: list[tuple[Tensor, Tensor]]) -> None:
         with torch.no_grad():
             self.grad_norm[i] = torch.stack([(w.grad.square().sum((-1, -2)) + b.grad.square().sum(-1)).sqrt()
                                              for w, b in net.params])
+            self.grad_abs_mean[i] = torch.stack([t.grad.abs().flatten(1).mean(1) for t in net.tensors()]).mean(0)
             self.layer_stats[:, i] = torch.stack([activity_stats(pre, act) for pre, act in hidden], 1)
 
     def observe(self, config: TrainConfig, step: int, net: Net, x: Tensor) -> None:
@@ -213,15 +235,16 @@ class _Buffers:
             self.snapshots[step] = net.detached()
 
 
-def train(config: TrainConfig, data: Dataset, seeds: Sequence[int]) -> History:
+def train(config: TrainConfig, data: Dataset, seeds: Sequence[int], start: Net | None = None) -> History:
     """Train len(seeds) independent nets of one configuration as one batched model, on the data's device.
 
     Seed s draws its initialisation from derive_seed(s, "init") and its data order from
-    derive_seed(s, "order"), so the same seed trains identically alone or in any batch.
+    derive_seed(s, "order"), so the same seed trains identically alone or in any batch. With `start`, training
+    begins from a copy of that net (e.g. one with units set dead) instead of a fresh initialisation.
     """
     device = data.x_train.device
     count = len(seeds)
-    net = init_net(config, seeds, device)
+    net = init_net(config, seeds, device) if start is None else start.detached()
     x, y = per_seed(data.x_train.to(config.dtype), data.y_train, count)
     orders = (batch_orders(x.shape[1], config.batch_size, config.steps, seed_generators(seeds, "order", device))
               if config.batch_size else None)
@@ -232,8 +255,9 @@ def train(config: TrainConfig, data: Dataset, seeds: Sequence[int]) -> History:
         xb, yb = minibatch(x, y, orders, step)
         logits, hidden = net(xb, keep=True)
         losses = per_seed_loss(config.loss, logits, yb)
+        objective = losses + config.activation_l1 * activation_penalty(hidden) if config.activation_l1 else losses
         optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
+        objective.sum().backward()
         buffers.loss[step] = losses.detach()
         if config.probe_every and step % config.probe_every == 0:
             buffers.accuracy[step // config.probe_every] = per_seed_accuracy(config.loss, logits.detach(), yb)
@@ -252,7 +276,8 @@ def _history(config: TrainConfig, seeds: list[int], net: Net, buffers: _Buffers,
     return History(
         config=config, seeds=seeds, net=net, loss=buffers.loss.cpu(),
         probe_steps=torch.arange(0, config.steps, config.probe_every) if config.probe_every else torch.arange(0),
-        accuracy=buffers.accuracy.cpu(), grad_norm=buffers.grad_norm.cpu(), act_mean=mean, act_std=std,
+        accuracy=buffers.accuracy.cpu(), grad_norm=buffers.grad_norm.cpu(),
+        grad_abs_mean=buffers.grad_abs_mean.cpu(), act_mean=mean, act_std=std,
         pre_min=pre_min, pre_max=pre_max, dead=dead, snapshots=buffers.snapshots, diverged=diverged.cpu(),
         train_loss=train_loss.cpu(), train_accuracy=train_accuracy.cpu(),
         test_loss=test_loss.cpu(), test_accuracy=test_accuracy.cpu())
