@@ -79,7 +79,7 @@ def test_the_ledger_and_claims_json_carry_every_field(project):
 
 def test_evidence_reaches_the_controller_under_xdist(project):
     project.makepyfile(test_toy=CLAIM_MODULE)
-    result = run(project, "-n", "2", "--claims-report", "out")
+    result = run(project, "-n", "1", "--claims-report", "out")
     result.stdout.fnmatch_lines(["toy-claim*supported ok*skipped*"])
     scales = {r["scale"]: r for r in json.loads((project.path / "out" / "claims.json").read_text())}
     assert scales["fast"]["verdict"] == "supported"
