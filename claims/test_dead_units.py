@@ -1,0 +1,223 @@
+"""Document 003: a dead ReLU "never recovers". Units are set dead by hand, then the net trains.
+
+A ReLU net on two moons starts with DEAD_UNITS units in each hidden layer set dead: each one's bias lowered until its
+largest pre-activation over the training inputs is MARGIN standard deviations (of its pre-activation over those
+inputs) below zero. Such a unit outputs 0 and passes back 0 on every training input, so the loss has exactly zero
+gradient in its incoming weights and bias. The same nets train under each optimizer setting, and with leaky ReLU
+from the same state; all runs are trained once per module (per xdist worker).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import pytest
+import torch
+from torch import Tensor
+
+from harness.claim import Claim
+from harness.data import Dataset, two_moons
+from harness.seeding import derive_seed, derive_seeds
+from harness.stats import all_of, exact_test, mean_test
+from harness.train import Net, TrainConfig, init_net, train
+from harness.verdicts import Decision
+from models.mlp import layer
+
+DEAD = Claim(
+    id="dead-relu-stays-dead", source="003_18664cc3255f4d6e.txt",
+    quote="Neuron permanently \"dies\" and never recovers",
+    statement="A ReLU unit whose pre-activation is <= 0 on every training input gets exactly zero gradient; under "
+              "SGD its incoming weights and bias never change again (bit-identical). A first-layer unit (fixed "
+              "inputs) stays dead forever, also under momentum and weight decay; a unit in a deeper layer can revive "
+              "when the layers below it keep training.",
+)
+LEAKY = Claim(
+    id="leaky-relu-never-dies", source="003_18664cc3255f4d6e.txt",
+    quote="will not \"die\" (because no derivative equals 0)",
+    statement="Leaky ReLU's derivative is >= alpha > 0 everywhere, so a unit pushed into the negative region keeps "
+              "receiving gradient (every such unit's weights move) and can recover (more than REVIVES of them have a "
+              "positive pre-activation again after training), where a ReLU unit in the same state cannot.",
+)
+
+SEEDS = 32
+TRAIN_POINTS, NOISE = 256, 0.2
+WIDTHS = (2, 16, 16, 1)
+DEAD_UNITS = 4                    # units set dead in each hidden layer (the first ones: units are exchangeable)
+MARGIN = 0.1                      # how far below zero the largest pre-activation is set, in its own std
+BASE = TrainConfig(widths=WIDTHS, activation="relu", loss="bce", optimizer="sgd", lr=0.1, steps=200)
+OPTIMIZERS = {"sgd": {}, "momentum": {"momentum": 0.9}, "weight decay": {"weight_decay": 1e-3},
+              "weight decay and momentum": {"weight_decay": 1e-3, "momentum": 0.9}}
+WITHOUT_DECAY = ("sgd", "momentum")
+WITH_DECAY = ("weight decay", "weight decay and momentum")
+LEAKY_OPTIMIZERS = ("sgd",)
+ACTS = {"relu": tuple(OPTIMIZERS), "leaky_relu": LEAKY_OPTIMIZERS}   # the registry's leaky ReLU: slope 0.01
+REVIVES = 0.1                     # "revive": more than 10% of the dead units have a positive pre-activation again
+EXACTLY_ZERO = math.ulp(0.0)      # a change below the smallest positive float is no change at all
+SET_DEAD, LIVE = slice(0, DEAD_UNITS), slice(DEAD_UNITS, None)
+
+
+@dataclass(frozen=True)
+class Run:
+    start: Net
+    end: Net
+
+
+@dataclass(frozen=True)
+class Runs:
+    x: Tensor                          # the training inputs [S, N, 2]
+    runs: dict[tuple[str, str], Run]   # (activation, optimizer setting)
+
+
+@pytest.fixture(scope="module")
+def runs(device: torch.device, base_seed: int) -> Runs:
+    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, DEAD.id, "data"))
+    x, y = two_moons(TRAIN_POINTS, NOISE, generator, (SEEDS,))
+    data = Dataset(x, y, x, y)         # only the training inputs matter here
+    seeds = derive_seeds(base_seed, SEEDS, DEAD.id, "nets")
+    trained = {}
+    for act, optimizers in ACTS.items():
+        config = replace(BASE, activation=act)
+        start = with_dead_units(init_net(config, seeds, device), x)
+        for name in optimizers:
+            trained[act, name] = Run(start, train(replace(config, **OPTIMIZERS[name]), data, seeds, start=start).net)
+    return Runs(x, trained)
+
+
+def with_dead_units(net: Net, x: Tensor) -> Net:
+    """The net with the first DEAD_UNITS units of every hidden layer set dead, layer by layer from the input,
+    so each layer is set on the outputs of the layers below as they will start."""
+    params, h = [], x
+    for w, b in net.params[:-1]:
+        top = layer((w, b), h)[..., SET_DEAD]
+        b = b.clone()
+        b[:, SET_DEAD] -= top.amax(-2) + MARGIN * top.std(-2)
+        params.append((w, b))
+        h = net.act(layer((w, b), h))
+    return Net(params + net.params[-1:], net.norms, net.act)
+
+
+def revived(runs: Runs, act: str, optimizer: str, hidden_layer: int) -> Tensor:
+    """[S, DEAD_UNITS]: the units set dead whose pre-activation is positive on some training input after training."""
+    _, hidden = runs.runs[act, optimizer].end(runs.x, keep=True)
+    return hidden[hidden_layer][0][..., SET_DEAD].amax(-2) > 0
+
+
+def revival_rule(runs: Runs, act: str, optimizer: str, hidden_layer: int) -> Decision:
+    """Per seed, the share of its dead units that revive; the mean over seeds (independent) against REVIVES."""
+    share = revived(runs, act, optimizer, hidden_layer).double().mean(-1).cpu()
+    return mean_test(share, REVIVES, name=f"share of dead {act} units in hidden layer {hidden_layer + 1} revived, "
+                                          f"{optimizer}")
+
+
+def incoming(net: Net, units: slice) -> Tensor:
+    """[S, units, in + 1]: these first-layer units' incoming weights and bias."""
+    w, b = net.params[0]
+    return torch.cat([w[:, units], b[:, units, None]], -1)
+
+
+def changes(run: Run, units: slice) -> Tensor:
+    return (incoming(run.end, units) - incoming(run.start, units)).abs()
+
+
+def largest_change(run: Run, units: slice) -> float:
+    """The largest absolute change of any incoming weight or bias of these first-layer units, over all seeds."""
+    return float(changes(run, units).max())
+
+
+def unchanged_rule(runs: Runs, optimizers: tuple[str, ...], units: slice, which: str) -> Decision:
+    return all_of([exact_test(largest_change(runs.runs["relu", opt], units), EXACTLY_ZERO,
+                              name=f"largest change of a {which} first-layer unit's weight or bias, {opt}")
+                   for opt in optimizers], name=f"{which} units unchanged")
+
+
+def measure_changes(evidence, runs: Runs, optimizers: tuple[str, ...]) -> None:
+    evidence.measure(**{f"largest_change_{kind}_{opt.replace(' ', '_')}": largest_change(runs.runs["relu", opt], units)
+                        for opt in optimizers for kind, units in (("dead", SET_DEAD), ("live", LIVE))},
+                     steps=BASE.steps, dead_units_per_layer=DEAD_UNITS, seeds=SEEDS)
+
+
+@DEAD.check(expected="supported")
+def test_dead_first_layer_units_keep_bit_identical_weights_under_sgd_and_momentum(scale, evidence, runs):
+    decision = unchanged_rule(runs, WITHOUT_DECAY, SET_DEAD, "dead")
+    control = unchanged_rule(runs, WITHOUT_DECAY, LIVE, "live")
+    measure_changes(evidence, runs, WITHOUT_DECAY)
+    evidence.conclude(decision, control=control)
+
+
+def decay_factors(run: Run) -> Tensor:
+    """Per dead first-layer unit, its incoming weights and bias after training over before, [S, DEAD_UNITS, 3]."""
+    return incoming(run.end, SET_DEAD) / incoming(run.start, SET_DEAD)
+
+
+@DEAD.check(expected="refuted", reason="coupled weight decay adds lambda * w to a dead unit's zero gradient: its "
+                                       "weights and bias shrink toward 0, all by one common factor, so they change "
+                                       "though the unit stays dead")
+def test_dead_first_layer_units_keep_bit_identical_weights_under_weight_decay(scale, evidence, runs):
+    decision = unchanged_rule(runs, WITH_DECAY, SET_DEAD, "dead")
+    control = unchanged_rule(runs, WITH_DECAY, LIVE, "live")
+    measure_changes(evidence, runs, WITH_DECAY)
+    settings = OPTIMIZERS["weight decay"]
+    for opt in WITH_DECAY:
+        factors = decay_factors(runs.runs["relu", opt])
+        evidence.measure(**{f"decay_factor_{opt.replace(' ', '_')}": [factors.min(), factors.max()],
+                            f"revived_{opt.replace(' ', '_')}": revived(runs, "relu", opt, 0).sum()})
+    evidence.measure(decay_factor_predicted_plain=(1 - BASE.lr * settings["weight_decay"]) ** BASE.steps)
+    evidence.conclude(decision, control=control)
+
+
+def revived_count_rule(runs: Runs, hidden_layer: int) -> Decision:
+    count = sum(int(revived(runs, "relu", opt, hidden_layer).sum()) for opt in OPTIMIZERS)
+    return exact_test(count, 0.5, name=f"dead ReLU units in hidden layer {hidden_layer + 1} revived, "
+                                       "all optimizer settings")
+
+
+def measure_revival(evidence, runs: Runs) -> None:
+    evidence.measure(**{f"revived_share_{act}_layer_{layer + 1}":
+                        [revived(runs, act, opt, layer).double().mean() for opt in optimizers]
+                        for act, optimizers in ACTS.items() for layer in range(len(WIDTHS) - 2)},
+                     optimizers=list(OPTIMIZERS), leaky_optimizers=list(LEAKY_OPTIMIZERS), margin_in_std=MARGIN,
+                     dead_units_per_layer=DEAD_UNITS, seeds=SEEDS)
+
+
+@DEAD.check(expected="supported")
+def test_dead_first_layer_units_stay_dead_under_every_optimizer(scale, evidence, runs):
+    decision = revived_count_rule(runs, hidden_layer=0)
+    control = revived_count_rule(runs, hidden_layer=1)
+    measure_revival(evidence, runs)
+    evidence.conclude(decision, control=control)
+
+
+@DEAD.check(expected="supported")
+def test_dead_units_in_a_deeper_layer_revive_while_the_layers_below_train(scale, evidence, runs):
+    decision = revival_rule(runs, "relu", "sgd", hidden_layer=1)
+    control = revival_rule(runs, "relu", "sgd", hidden_layer=0)
+    measure_revival(evidence, runs)
+    evidence.conclude(decision, control=control)
+
+
+def smallest_move(run: Run) -> float:
+    """Over the dead first-layer units of all seeds, the smallest of each unit's largest weight or bias change."""
+    return float(changes(run, SET_DEAD).amax(-1).min())
+
+
+def every_unit_moves(runs: Runs, act: str) -> Decision:
+    return exact_test(smallest_move(runs.runs[act, "sgd"]), 0.0, side="above",
+                      name=f"smallest change of a dead first-layer {act} unit, sgd")
+
+
+@LEAKY.check(expected="supported")
+def test_leaky_relu_units_set_dead_among_live_ones_keep_receiving_gradient(scale, evidence, runs):
+    decision = every_unit_moves(runs, "leaky_relu")
+    control = every_unit_moves(runs, "relu")
+    evidence.measure(smallest_move_leaky_relu=decision.effect, smallest_move_relu=control.effect)
+    evidence.conclude(decision, control=control)
+
+
+@LEAKY.check(expected="refuted", reason="a leaky unit below zero is a linear unit with slope 0.01: its gradient is "
+                                        "100 times smaller, and with live units beside it the loss pushes it further "
+                                        "down about as often as up, so within this budget almost none recover")
+def test_leaky_relu_units_set_dead_among_live_ones_recover(scale, evidence, runs):
+    decision = revival_rule(runs, "leaky_relu", "sgd", hidden_layer=0)
+    control = revival_rule(runs, "relu", "sgd", hidden_layer=0)
+    measure_revival(evidence, runs)
+    evidence.conclude(decision, control=control)
