@@ -189,7 +189,8 @@ def minibatch(x: Tensor, y: Tensor, orders: Tensor | None, step: int) -> tuple[T
 def make_optimizer(config: TrainConfig, tensors: list[Tensor]) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(tensors, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.Adam(tensors, lr=config.lr, weight_decay=config.weight_decay)
+    # fused: one kernel for the whole update, several times faster for the many small tensors here
+    return torch.optim.Adam(tensors, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 def activity_stats(pre: Tensor, act: Tensor) -> Tensor:
