@@ -78,21 +78,22 @@ def stripes(n: int, count: int, generator: torch.Generator, batch: tuple[int, ..
 
 def smooth_teacher_classes(n_train: int, n_test: int, dim: int, classes: int, length_scale: float,
                            generator: torch.Generator, features: int = 256,
-                           dtype: torch.dtype = torch.float32) -> Dataset:
+                           dtype: torch.dtype = torch.float32, batch: tuple[int, ...] = ()) -> Dataset:
     """Inputs x ~ N(0, I_dim) labelled by a random teacher: the argmax over `classes` smooth random functions.
 
     The teacher is one hidden layer of `features` cosine units, cos(x . w / length_scale + phase) with w standard
     normal and phase uniform on [0, 2 pi), and a standard normal readout per class: random Fourier features, so
     each class score is (nearly) a draw of a Gaussian process with an RBF kernel of that length scale. Cosine
     units, so the teacher favours none of the activations under comparison; a shorter length scale or a larger
-    `dim` makes the task harder. Scores are centred on the drawn inputs so that no class dominates. One draw,
-    shared by all seeds: inputs [n, dim], labels [n] (int64), on the generator's device.
+    `dim` makes the task harder. Scores are centred on the drawn inputs so that no class dominates. Inputs
+    [*batch, n, dim], labels [*batch, n] (int64), on the generator's device; each batch entry is an independent
+    draw of teacher and inputs (batch=(): one draw, shared by all seeds).
     """
     device = generator.device
-    w = torch.randn(dim, features, generator=generator, device=device, dtype=dtype) / length_scale
-    phase = 2 * math.pi * torch.rand(features, generator=generator, device=device, dtype=dtype)
-    readout = torch.randn(features, classes, generator=generator, device=device, dtype=dtype)
-    x = torch.randn(n_train + n_test, dim, generator=generator, device=device, dtype=dtype)
+    w = torch.randn(*batch, dim, features, generator=generator, device=device, dtype=dtype) / length_scale
+    phase = 2 * math.pi * torch.rand(*batch, 1, features, generator=generator, device=device, dtype=dtype)
+    readout = torch.randn(*batch, features, classes, generator=generator, device=device, dtype=dtype)
+    x = torch.randn(*batch, n_train + n_test, dim, generator=generator, device=device, dtype=dtype)
     scores = torch.cos(x @ w + phase) @ readout
-    labels = (scores - scores.mean(0)).argmax(-1)
-    return Dataset(x[:n_train], labels[:n_train], x[n_train:], labels[n_train:])
+    labels = (scores - scores.mean(-2, keepdim=True)).argmax(-1)
+    return Dataset(x[..., :n_train, :], labels[..., :n_train], x[..., n_train:, :], labels[..., n_train:])

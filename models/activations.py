@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-Init = Literal["he", "xavier", "lecun"]
+Init = Literal["he", "xavier", "lecun", "uniform"]  # uniform: U[-1/sqrt(fan_in), 1/sqrt(fan_in)], see init_std
 
 # Klambauer et al. 2017: the constants that make (mean 0, variance 1) a fixed point of a SELU layer.
 SELU_LAMBDA = 1.0507009873554804934193349852946
@@ -123,9 +123,13 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in [
 
 
 def init_std(scheme: Init, fan_in: int, fan_out: int) -> float:
-    """Standard deviation of a normal initialisation: He 2015, Glorot & Bengio 2010, LeCun 1998."""
+    """Standard deviation of an initialisation: He 2015, Glorot & Bengio 2010, LeCun 1998 (normal draws), and
+    "uniform", the "commonly used heuristic" U[-1/sqrt(fan_in), 1/sqrt(fan_in)] that Glorot & Bengio 2010 (eq. 1)
+    start from, whose variance is 1 / (3 fan_in)."""
     if scheme == "he":
         return math.sqrt(2.0 / fan_in)
     if scheme == "xavier":
         return math.sqrt(2.0 / (fan_in + fan_out))
+    if scheme == "uniform":
+        return math.sqrt(1.0 / (3 * fan_in))
     return math.sqrt(1.0 / fan_in)

@@ -5,6 +5,7 @@ this is how all seeds of an experiment train as one batched model.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -17,14 +18,22 @@ Norms = list[tuple[Tensor, Tensor]]   # (gain [..., features], shift [..., featu
 BATCHNORM_EPS = 1e-5                  # torch.nn.BatchNorm1d's default
 
 
+def unit_variance_draw(init: Init, shape: tuple[int, ...], generator: torch.Generator,
+                       device: torch.device | str, dtype: torch.dtype) -> Tensor:
+    """Mean 0, variance 1: uniform on [-sqrt 3, sqrt 3] for the "uniform" scheme, standard normal for the others."""
+    if init == "uniform":
+        return (2 * torch.rand(shape, generator=generator, device=device, dtype=dtype) - 1) * math.sqrt(3.0)
+    return torch.randn(shape, generator=generator, device=device, dtype=dtype)
+
+
 def init_mlp(widths: Sequence[int], init: Init, generators: Sequence[torch.Generator],
              device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
              bias: float = 0.0) -> Params:
-    """Normal weights with the scheme's std, one independent draw per generator (seed), stacked."""
+    """Weights with the scheme's std and distribution, one independent draw per generator (seed), stacked."""
     params = []
     for fan_in, fan_out in zip(widths[:-1], widths[1:]):
         std = init_std(init, fan_in, fan_out)
-        w = torch.stack([torch.randn(fan_out, fan_in, generator=g, device=device, dtype=dtype) for g in generators])
+        w = torch.stack([unit_variance_draw(init, (fan_out, fan_in), g, device, dtype) for g in generators])
         params.append((w * std, torch.full((len(generators), fan_out), bias, device=device, dtype=dtype)))
     return params
 
@@ -42,10 +51,10 @@ def batch_norm(x: Tensor, gain: Tensor, shift: Tensor, examples_dim: int = -2) -
     There are no running averages: evaluation normalises with the evaluated set's own statistics,
     which for the large evaluation batches of the fast tier is close to what running averages give.
     """
-    mean = x.mean(examples_dim, keepdim=True)
-    var = x.var(examples_dim, unbiased=False, keepdim=True)
+    centered = x - x.mean(examples_dim, keepdim=True)
+    var = centered.square().mean(examples_dim, keepdim=True)  # an order of magnitude faster than Tensor.var on CPU
     scale = torch.rsqrt(var + BATCHNORM_EPS) * gain.unsqueeze(examples_dim)
-    return (x - mean) * scale + shift.unsqueeze(examples_dim)
+    return centered * scale + shift.unsqueeze(examples_dim)
 
 
 def _columns_layer(params: tuple[Tensor, Tensor], h: Tensor) -> Tensor:
