@@ -60,6 +60,7 @@ def _claim_marker(item: pytest.Item) -> pytest.Mark | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     on_gpu = config.stash[DEVICE].type == "cuda"
     asked_for_cpu = config.getoption("--device") == "cpu"
+    declared: dict[str, object] = {}
     skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU and none was found; pass --device cpu to run it on the CPU anyway")
     for item in items:
         if not item.get_closest_marker("slow"):
@@ -68,6 +69,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_gpu)
         marker = _claim_marker(item)
         if marker is not None:
+            claim = marker.kwargs["claim"]
+            if declared.setdefault(claim.id, claim) != claim:
+                raise pytest.UsageError(f"claim {claim.id} is declared twice with different metadata: declare it once, "
+                                        "in claims/shared_claims.py, and import it where its checks are.")
             scale = item.callspec.params["scale"]
             item.user_properties.append((CHECK_KEY, json.dumps({
                 "claim": marker.kwargs["claim"].id, "check": item.originalname, "scale": scale,

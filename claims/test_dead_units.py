@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from shared_claims import LEAKY_NEVER_DIES
 from harness.claim import Claim
 from harness.data import Dataset, two_moons
 from harness.seeding import derive_seed, derive_seeds
@@ -30,13 +31,6 @@ DEAD = Claim(
               "SGD its incoming weights and bias never change again (bit-identical). A first-layer unit (fixed "
               "inputs) stays dead forever, also under momentum and weight decay; a unit in a deeper layer can revive "
               "when the layers below it keep training.",
-)
-LEAKY = Claim(
-    id="leaky-relu-never-dies", source="003_18664cc3255f4d6e.txt",
-    quote="will not \"die\" (because no derivative equals 0)",
-    statement="Leaky ReLU's derivative is >= alpha > 0 everywhere, so a unit pushed into the negative region keeps "
-              "receiving gradient (every such unit's weights move) and can recover (more than REVIVES of them have a "
-              "positive pre-activation again after training), where a ReLU unit in the same state cannot.",
 )
 
 SEEDS = 32
@@ -205,7 +199,7 @@ def every_unit_moves(runs: Runs, act: str) -> Decision:
                       name=f"smallest change of a dead first-layer {act} unit, sgd")
 
 
-@LEAKY.check(expected="supported")
+@LEAKY_NEVER_DIES.check(expected="supported")
 def test_leaky_relu_units_set_dead_among_live_ones_keep_receiving_gradient(scale, evidence, runs):
     decision = every_unit_moves(runs, "leaky_relu")
     control = every_unit_moves(runs, "relu")
@@ -213,7 +207,7 @@ def test_leaky_relu_units_set_dead_among_live_ones_keep_receiving_gradient(scale
     evidence.conclude(decision, control=control)
 
 
-@LEAKY.check(expected="refuted", reason="a leaky unit below zero is a linear unit with slope 0.01: its gradient is "
+@LEAKY_NEVER_DIES.check(expected="refuted", reason="a leaky unit below zero is a linear unit with slope 0.01: its gradient is "
                                         "100 times smaller, and with live units beside it the loss pushes it further "
                                         "down about as often as up, so within this budget almost none recover")
 def test_leaky_relu_units_set_dead_among_live_ones_recover(scale, evidence, runs):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from shared_claims import RELU_SPARSITY
 from harness.claim import Claim
 from harness.seeding import derive_seeds
 from harness.stats import all_of, mean_test, rate_test, within_test
@@ -46,14 +47,6 @@ SELU_SELF_NORMALIZES = Claim(
     statement="A deep SELU stack with LeCun-normal init keeps activations near mean 0, variance 1 (Klambauer et al. "
               "2017 fixed point, λ ≈ 1.0507, α ≈ 1.6733).",
     document={"selu_last_layer_mean": 0.0, "selu_last_layer_variance": 1.0},
-)
-RELU_SPARSITY = Claim(
-    id="relu-sparsity",
-    source="000_117cae05039cffeb.txt, 002_f53af5c4161cb5ad.txt",
-    quote="\"ReLU's sparse activation\"; \"activation sparsity is necessary\"",
-    statement="ReLU hidden units are exactly zero on a large share of inputs (about half at symmetric init); "
-              "sigmoid/tanh/softsign units are almost never exactly zero.",
-    document={"relu_zero_share": 0.5},
 )
 
 DEPTH, WIDTH, NETS, EXAMPLES = 20, 128, 64, 32

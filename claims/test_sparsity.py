@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from shared_claims import LEAKY_NEVER_DIES, RELU_SPARSITY
 from harness.claim import Claim
 from harness.data import Dataset, two_moons
 from harness.seeding import derive_seed, derive_seeds
@@ -21,14 +22,6 @@ from harness.stats import all_of, exact_test, mean_test, paired_test, rate_test
 from harness.train import History, Net, TrainConfig, train
 from harness.verdicts import Decision, Verdict
 
-RELU_SPARSITY = Claim(
-    id="relu-sparsity",
-    source="000_117cae05039cffeb.txt, 002_f53af5c4161cb5ad.txt",
-    quote="\"ReLU's sparse activation\"; \"activation sparsity is necessary\"",
-    statement="ReLU hidden units are exactly zero on a large share of inputs (about half at symmetric init); "
-              "sigmoid/tanh/softsign units are almost never exactly zero.",
-    document={"relu_zero_share": 0.5},
-)
 L1_SPARSITY = Claim(
     id="l1-increases-sparsity",
     source="002_f53af5c4161cb5ad.txt",
@@ -44,14 +37,6 @@ POSITIVE_BIAS = Claim(
     quote="initialize biases with slightly positive value ... gives neuron opportunity moving out of 'dead region'",
     statement="Under a learning rate high enough to kill units, a small positive bias init (0.01-0.1) leaves fewer "
               "dead units (by more than MEASURABLY_FEWER of all hidden units) than zero bias init.",
-)
-LEAKY_RECOVERS = Claim(
-    id="leaky-relu-never-dies",
-    source="003_18664cc3255f4d6e.txt",
-    quote="will not \"die\" (because no derivative equals 0)",
-    statement="Leaky ReLU's derivative is >= alpha > 0 everywhere, so a unit pushed into the negative region keeps "
-              "receiving gradient (its weights and bias change) and can recover (its pre-activation turns positive "
-              "on some training input), where a ReLU unit in the same state cannot.",
 )
 
 # Chosen here and kept fixed: the documents name no net, data, optimizer or budget for these claims.
@@ -281,7 +266,7 @@ def recovery_rule(history: History, data: Dataset, name: str) -> tuple[Decision,
     return decision, counts
 
 
-@LEAKY_RECOVERS.check(expected="supported")
+@LEAKY_NEVER_DIES.check(expected="supported")
 def test_leaky_units_pushed_negative_keep_their_gradient_and_recover(scale, evidence, moons, pushed):
     decision, leaky = recovery_rule(pushed["leaky_relu"], moons.data, "leaky_relu")
     control, relu = recovery_rule(pushed["relu"], moons.data, "relu")  # the same state, zero derivative

@@ -148,3 +148,10 @@ def test_a_check_that_skips_itself_is_ledgered_as_skipped(project):
     result.assert_outcomes(skipped=1, deselected=1)
     (record,) = json.loads((project.path / "out" / "claims.json").read_text())
     assert record["verdict"] == "skipped" and record["skip_reason"] == "no such device here"
+
+
+def test_one_claim_id_declared_twice_with_different_metadata_is_a_usage_error(project):
+    project.makepyfile(test_toy=CLAIM_MODULE, test_other=CLAIM_MODULE.replace('statement="s"', 'statement="t"'))
+    result = run(project, "-m", "fast")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: claim toy-claim is declared twice with different metadata*"])
