@@ -68,12 +68,17 @@ def minibatch_sums(rows: torch.Tensor) -> torch.Tensor:
     return rows.reshape(nets, examples // BATCH, BATCH, units, inputs).sum(2)
 
 
+def check_units_fed_by(act_name: str, evidence, rng: torch.Generator, seed: int) -> None:
+    """The rule on units fed by `act_name`, with tanh-fed units (zero-centred inputs) as the control."""
+    decision = same_sign_rule(weight_gradient_rows(act_name, rng, seed), f"{act_name}-fed")
+    control = same_sign_rule(weight_gradient_rows("tanh", rng, seed), "tanh-fed")
+    evidence.measure(**{f"{act_name}_share": decision.effect}, tanh_share=control.effect, rows=decision.n)
+    evidence.conclude(decision, control=control)
+
+
 @SAME_SIGN.check(expected="supported")
 def test_per_example_gradients_into_a_sigmoid_fed_unit_share_one_sign(scale, evidence, rng, check_seed):
-    decision = same_sign_rule(weight_gradient_rows("sigmoid", rng, check_seed), "sigmoid-fed")
-    control = same_sign_rule(weight_gradient_rows("tanh", rng, check_seed), "tanh-fed")
-    evidence.measure(sigmoid_share=decision.effect, tanh_share=control.effect, rows=decision.n)
-    evidence.conclude(decision, control=control)
+    check_units_fed_by("sigmoid", evidence, rng, check_seed)
 
 
 @SAME_SIGN.check(expected="refuted", reason="the property is per example: summed over a minibatch, examples "
@@ -87,10 +92,7 @@ def test_minibatch_summed_gradients_keep_one_sign(scale, evidence, rng, check_se
 
 @RELU_NOT_CENTERED.check(expected="supported")
 def test_per_example_gradients_into_a_relu_fed_unit_share_one_sign(scale, evidence, rng, check_seed):
-    decision = same_sign_rule(weight_gradient_rows("relu", rng, check_seed), "relu-fed")
-    control = same_sign_rule(weight_gradient_rows("tanh", rng, check_seed), "tanh-fed")
-    evidence.measure(relu_share=decision.effect, tanh_share=control.effect, rows=decision.n)
-    evidence.conclude(decision, control=control)
+    check_units_fed_by("relu", evidence, rng, check_seed)
 
 
 @given(act_name=st.sampled_from(["sigmoid", "relu", "softplus"]), seed=st.integers(0, 2**32 - 1))
