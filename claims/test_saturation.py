@@ -67,23 +67,23 @@ def bounded_peaking_at_zero_and_saturating(act_name: str, bound: float, facts: d
     ], name=f"{act_name}' <= {bound:g}, peaks at 0, saturates")
 
 
+def check_derivative_bound(evidence, rng: torch.Generator, act_name: str, bound: float, control_name: str) -> None:
+    x = probe_points(rng)
+    facts, control = derivative_facts(act_name, x), derivative_facts(control_name, x)
+    evidence.measure(**{f"{act_name}_derivative": facts, f"{control_name}_derivative": control}, points=x.numel())
+    evidence.conclude(bounded_peaking_at_zero_and_saturating(act_name, bound, facts),
+                      control=bounded_peaking_at_zero_and_saturating(control_name, bound, control))
+
+
 @SATURATION.check(expected="supported")
 def test_sigmoid_derivative_is_at_most_a_quarter_and_vanishes_beyond_log_one_over_eps(scale, evidence, rng):
-    x = probe_points(rng)
-    sigmoid, relu = derivative_facts("sigmoid", x), derivative_facts("relu", x)
-    evidence.measure(sigmoid_derivative=sigmoid, relu_derivative=relu, points=x.numel())
-    evidence.conclude(bounded_peaking_at_zero_and_saturating("sigmoid", 0.25, sigmoid),
-                      control=bounded_peaking_at_zero_and_saturating("relu", 0.25, relu))  # relu' = 1 for x > 0
+    check_derivative_bound(evidence, rng, "sigmoid", 0.25, "relu")  # relu' = 1 for x > 0
 
 
 @SATURATION.check(expected="supported")
 def test_tanh_derivative_is_at_most_one_and_vanishes_beyond_log_one_over_eps(scale, evidence, rng):
-    x = probe_points(rng)
     # softsign' = 1/(1+|x|)^2 shares the bound and the peak, but decays polynomially: no exponential saturation
-    tanh, softsign = derivative_facts("tanh", x), derivative_facts("softsign", x)
-    evidence.measure(tanh_derivative=tanh, softsign_derivative=softsign, points=x.numel())
-    evidence.conclude(bounded_peaking_at_zero_and_saturating("tanh", 1.0, tanh),
-                      control=bounded_peaking_at_zero_and_saturating("softsign", 1.0, softsign))
+    check_derivative_bound(evidence, rng, "tanh", 1.0, "softsign")
 
 
 def random_stack(depth: int, stacks: int, width: int, rng: torch.Generator) -> dict[str, Tensor]:

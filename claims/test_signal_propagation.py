@@ -117,28 +117,28 @@ def test_relu_keeps_forward_variance_with_he_init_and_halves_it_with_xavier(scal
     evidence.conclude(decision, control=control)
 
 
+def check_xavier_keeps_variance_in_band(act_name: str, evidence, rng: torch.Generator, seed: int) -> None:
+    """The per-layer variance ratio of `act_name`+Xavier near 1; ReLU+Xavier, which halves it, is the control."""
+    ratios = forward_ratios(act_name, "xavier", rng, seed)
+    relu = forward_ratios("relu", "xavier", rng, seed)
+    evidence.measure(**{f"{act_name}_xavier_variance_ratio": ratios.mean()}, relu_xavier_variance_ratio=relu.mean(),
+                     band=BAND)
+    evidence.conclude(ratio_near(ratios, 1.0, f"{act_name}+Xavier variance ratio"),
+                      control=ratio_near(relu, 1.0, "ReLU+Xavier variance ratio"))
+
+
 @INIT_MATCHES.check(expected="refuted",
                     reason="tanh' < 1 away from 0, so at Xavier's gain the variance map "
                            "q -> E[tanh(√q z)²] ≈ q − 2q² has 0 as its only fixed point: the variance decays like "
                            "1/(2l), out of any constant band (about 16x over 20 layers), though far slower than "
                            "ReLU+Xavier's halving")
 def test_tanh_with_xavier_init_keeps_forward_variance_in_a_constant_band(scale, evidence, rng, check_seed):
-    tanh = forward_ratios("tanh", "xavier", rng, check_seed)
-    relu = forward_ratios("relu", "xavier", rng, check_seed)
-    decision = ratio_near(tanh, 1.0, "tanh+Xavier variance ratio")
-    control = ratio_near(relu, 1.0, "ReLU+Xavier variance ratio")
-    evidence.measure(tanh_xavier_variance_ratio=tanh.mean(), relu_xavier_variance_ratio=relu.mean(), band=BAND)
-    evidence.conclude(decision, control=control)
+    check_xavier_keeps_variance_in_band("tanh", evidence, rng, check_seed)
 
 
 @INIT_MATCHES.check(expected="supported")
 def test_sigmoid_with_xavier_init_keeps_forward_variance_in_a_constant_band(scale, evidence, rng, check_seed):
-    sigmoid = forward_ratios("sigmoid", "xavier", rng, check_seed)
-    relu = forward_ratios("relu", "xavier", rng, check_seed)
-    decision = ratio_near(sigmoid, 1.0, "sigmoid+Xavier variance ratio")
-    control = ratio_near(relu, 1.0, "ReLU+Xavier variance ratio")
-    evidence.measure(sigmoid_xavier_variance_ratio=sigmoid.mean(), relu_xavier_variance_ratio=relu.mean(), band=BAND)
-    evidence.conclude(decision, control=control)
+    check_xavier_keeps_variance_in_band("sigmoid", evidence, rng, check_seed)
 
 
 @INIT_MATCHES.check(expected="refuted",
