@@ -13,7 +13,7 @@ from hypothesis import settings
 from harness import devices
 from harness.evidence import Evidence, junit_properties
 from harness.ledger import ledger_lines
-from harness.report import report_dir_problem, write_claims_json
+from harness.report import report_dir_problem, write_report
 from harness.seeding import derive_seed
 from harness.verdicts import Verdict
 
@@ -158,8 +158,10 @@ class Ledger:
             return
         seed, device = self.config.getoption("--claims-seed"), self.config.stash[DEVICE]
         terminalreporter.section(f"claims ledger (base seed {seed}, device {device})")
-        for line in ledger_lines(self.records):
+        ledger = ledger_lines(self.records)
+        for line in ledger:
             terminalreporter.write_line(line)
         report = self.config.getoption("--claims-report")
         if report:
-            terminalreporter.write_line(f"claims report: {write_claims_json(Path(report), self.records)}")
+            folder = write_report(Path(report), self.records, ledger)
+            terminalreporter.write_line(f"claims report: {folder / 'claims.json'}, {folder / 'report.md'}")

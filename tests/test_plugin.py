@@ -75,6 +75,9 @@ def test_the_ledger_and_claims_json_carry_every_field(project):
             "device", "duration_s", "versions"} <= record.keys()
     assert record["versions"].keys() >= {"python", "torch", "numpy"}
     assert (record["claim"], record["scale"], record["verdict"], record["passed"]) == ("toy-claim", "fast", "supported", True)
+    report = (project.path / "out" / "report.md").read_text()
+    assert "## toy-claim" in report and "Verdict **supported**, expected supported: as expected." in report
+    assert "| gap | [1.9, 2.1, 2] | 2 |" in report and "Negative control: **refuted**" in report
 
 
 def test_evidence_reaches_the_controller_under_xdist(project):
