@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
 from hypothesis import settings
 
-from harness import devices
+from harness import cifar, devices
 from harness.evidence import Evidence, junit_properties
 from harness.ledger import ledger_lines
 from harness.report import report_dir_problem, write_report
@@ -93,6 +95,41 @@ def base_seed(pytestconfig: pytest.Config) -> int:
 @pytest.fixture(scope="session")
 def data_dir(pytestconfig: pytest.Config) -> Path:
     return Path(pytestconfig.getoption("--data-dir"))
+
+
+@pytest.fixture(scope="session")
+def cifar10(pytestconfig: pytest.Config, data_dir: Path) -> cifar.Cifar10:
+    """CIFAR-10 from --data-dir (fetched first if --download is given); checks that need it skip when it is missing."""
+    try:
+        return cifar.load(data_dir, allow_download=pytestconfig.getoption("--download"))
+    except cifar.CifarMissing as error:
+        pytest.skip(str(error))
+    except cifar.CifarCorrupt as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def results_cache(pytestconfig: pytest.Config) -> Path | None:
+    """Where long experiments keep their results between runs (in pytest's cache folder; none with -p no:cacheprovider)."""
+    cache = getattr(pytestconfig, "cache", None)
+    return cache.mkdir("claims-results") if cache is not None else None
+
+
+@pytest.fixture(scope="session")
+def progress_line(pytestconfig: pytest.Config) -> Callable[[str], None]:
+    """Writes one line to the terminal from inside a check, past output capture (under xdist, from the worker)."""
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
+
+    def write(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            if reporter is not None and not hasattr(pytestconfig, "workerinput"):
+                reporter.ensure_newline()
+                reporter.write_line(line)
+            else:
+                sys.stderr.write(f"{line}\n")
+                sys.stderr.flush()
+    return write
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from harness import cifar
 from harness.devices import resolve_device
 from harness.seeding import derive_seed, derive_seeds
-from harness.sweep import Progress, Settings, sweep, to_device
+from harness.sweep import Progress, Settings, grid, sweep, to_device
 from models.cnn import seeded_cnn
 
 
@@ -129,20 +129,19 @@ def main() -> None:
     seeds = derive_seeds(0, args.seeds, "bench-cifar")
     settings = Settings(epochs=args.epochs, batch_size=args.batch_size, width=args.width, bf16=args.bf16,
                         channels_last=args.channels_last)
-    grid = [(a, b) for a in args.activations for b in args.blocks]
 
     start = time.perf_counter()
     on_device = to_device(data, device)
     synchronize(device)
     prepare_s = time.perf_counter() - start
     clock = GroupClock()
-    sweep(on_device, args.blocks, args.activations, seeds, settings, device, group_size=args.group_size,
+    sweep(on_device, grid(args.activations, args.blocks), seeds, settings, device, group_size=args.group_size,
           progress=clock)
     ours_s = time.perf_counter() - start
 
     loaders = documents_loaders(data, args)
     reference = {(a, b): [documents_model(loaders, b, a, s, args, device) for s in seeds[:args.reference_seeds]]
-                 for a, b in grid}
+                 for a, b in grid(args.activations, args.blocks)}
     reference_s = sum(mean(t for t, _ in runs) for runs in reference.values()) * args.seeds * args.epochs
     measured_all = args.reference_seeds >= args.seeds and args.reference_epochs == args.epochs
 
@@ -152,14 +151,14 @@ def main() -> None:
           f"reference DataLoader workers {args.workers}")
     print(f"{'activation':<10} {'blocks':>6} {'doc s/model-epoch':>18} {'ours':>8} {'ratio':>7}   "
           f"best test acc % doc / ours")
-    for a, b in grid:
+    for a, b in grid(args.activations, args.blocks):
         theirs = mean(t for t, _ in reference[(a, b)])
         ours = clock.seconds[(a, b)] / (args.seeds * args.epochs)
         print(f"{a:<10} {b:>6} {theirs:>18.3f} {ours:>8.3f} {theirs / ours:>6.1f}x   "
               f"{mean(acc for _, acc in reference[(a, b)]):.2f} / {mean(clock.best[(a, b)]):.2f}")
     how = "measured" if measured_all else (f"extrapolated from {args.reference_seeds} seed(s) x "
                                            f"{args.reference_epochs} epoch(s) per depth")
-    print(f"whole sweep ({len(grid) * args.seeds} models x {args.epochs} epochs): document's loop {reference_s:.1f} s "
+    print(f"whole sweep ({len(reference) * args.seeds} models x {args.epochs} epochs): document's loop {reference_s:.1f} s "
           f"({how}), ours {ours_s:.1f} s (data to device {prepare_s:.2f} s of it), ratio {reference_s / ours_s:.1f}x")
 
 

@@ -43,7 +43,7 @@ class Claim:
         params = [pytest.param(s, marks=SCALE_MARKS[s], id=s) for s in scales]
 
         def decorate(fn: Callable) -> Callable:
-            fn = pytest.mark.parametrize("scale", params)(fn)
+            fn = pytest.mark.parametrize("scale", params, scope="module")(fn)
             return pytest.mark.claim(claim=self, expected=per_scale, reason=reason)(fn)
 
         return decorate

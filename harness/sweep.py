@@ -117,17 +117,23 @@ def to_device(data: Cifar10, device: torch.device) -> DeviceData:
                       data.y_test.to(device), data.fingerprint)
 
 
-def sweep(data: Cifar10 | DeviceData, blocks: Sequence[int], activations: Sequence[str], seeds: Sequence[int],
-          settings: Settings, device: torch.device, cache_dir: Path | None = None, group_size: int | None = None,
+def grid(activations: Sequence[str], blocks: Sequence[int]) -> list[tuple[str, int]]:
+    """Every (activation, depth) pair, activation by activation."""
+    return [(a, b) for a in activations for b in blocks]
+
+
+def sweep(data: Cifar10 | DeviceData, runs: Sequence[tuple[str, int]], seeds: Sequence[int], settings: Settings,
+          device: torch.device, cache_dir: Path | None = None, group_size: int | None = None,
           progress: Callable[[Progress], None] | None = None) -> SweepResult:
-    """Train every (activation, depth, seed), `group_size` seeds at a time (default: all seeds of a depth at once).
+    """Train every (activation, depth) in `runs` once per seed, `group_size` seeds at a time (default: all seeds of a
+    depth at once).
 
     Seed s draws its initialisation from derive_seed(s, "init") and its data order from derive_seed(s, "order"),
     so a model is the same in any group. Groups found in cache_dir are read back, not trained again.
     """
     on_device = data if isinstance(data, DeviceData) else to_device(data, device)
     size = group_size or len(seeds)
-    groups = [(a, b, list(seeds[i:i + size])) for a in activations for b in blocks for i in range(0, len(seeds), size)]
+    groups = [(a, b, list(seeds[i:i + size])) for a, b in runs for i in range(0, len(seeds), size)]
     clock = _Clock(sum(_work(b, members) for _, b, members in groups) * settings.epochs, progress)
     models = []
     for activation, depth, members in groups:

@@ -16,7 +16,7 @@ from torch import nn
 
 from harness import cifar
 from harness.seeding import derive_seed
-from harness.sweep import HISTORY, DeviceData, ModelResult, Settings, cache_path, sweep, to_device, train_group
+from harness.sweep import HISTORY, DeviceData, ModelResult, Settings, cache_path, grid, sweep, to_device, train_group
 from models.cnn import GroupedCNN, member_slice, seeded_cnn
 from test_cifar import write_tiny_cifar
 
@@ -132,14 +132,14 @@ def test_tiny_sweep_learns_the_colour_rule_end_to_end(data, flags):
     # Width 16 and 4 epochs reached accuracy 1 on each of 20 data draws x 2 seeds x these flags; width 8 can
     # stall at two of the three classes.
     settings = replace(TINY, epochs=4, width=16, **flags)
-    result = sweep(data, blocks=[1], activations=["relu"], seeds=[0, 1], settings=settings, device=CPU)
+    result = sweep(data, grid(["relu"], [1]), seeds=[0, 1], settings=settings, device=CPU)
     for model in result.models:
         assert model.best_test_accuracy >= 0.9, model  # 3 classes: chance is 1/3
         assert model.train_loss[-1] < model.train_loss[0] and not model.diverged
 
 
 def test_sweep_returns_every_model_with_per_epoch_records(data):
-    result = sweep(data, blocks=[1, 2], activations=["relu", "sigmoid"], seeds=[0, 1, 2], settings=TINY,
+    result = sweep(data, grid(["relu", "sigmoid"], [1, 2]), seeds=[0, 1, 2], settings=TINY,
                    device=CPU, group_size=2)
     assert [(m.activation, m.blocks, m.seed) for m in result.models] == [
         (a, b, s) for a in ("relu", "sigmoid") for b in (1, 2) for s in (0, 1, 2)]
@@ -152,7 +152,7 @@ def test_sweep_returns_every_model_with_per_epoch_records(data):
 
 def test_progress_reports_every_model_epoch_and_counts_down(data):
     reports = []
-    sweep(data, [1, 2], ["relu"], [0, 1], replace(TINY, epochs=2), CPU, progress=reports.append)
+    sweep(data, grid(["relu"], [1, 2]), [0, 1], replace(TINY, epochs=2), CPU, progress=reports.append)
     assert len(reports) == 2 * 2 * 2
     assert [r.epoch for r in reports[:4]] == [1, 1, 2, 2] and reports[0].model == "relu, 1 blocks, seed 0"
     assert all(r.seconds_left >= 0 and 0 <= r.best_test_accuracy <= 1 for r in reports)
@@ -160,7 +160,7 @@ def test_progress_reports_every_model_epoch_and_counts_down(data):
 
 
 def cached_sweep(data, cache_dir, reports):
-    return sweep(data, [1], ["relu"], [0, 1], TINY, CPU, cache_dir=cache_dir, progress=reports.append)
+    return sweep(data, grid(["relu"], [1]), [0, 1], TINY, CPU, cache_dir=cache_dir, progress=reports.append)
 
 
 def test_second_sweep_reads_the_cache_instead_of_training(data, tmp_path):
