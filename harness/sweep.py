@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -27,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from harness.cifar import Cifar10
+from harness.files import write_atomically
 from harness.seeding import derive_seed
 from models.cnn import GroupedCNN, seeded_cnn
 
@@ -279,18 +278,5 @@ def read_cache(cache_dir: Path, key: dict) -> list[ModelResult] | None:
 
 def write_cache(cache_dir: Path, key: dict, models: list[ModelResult]) -> Path:
     path = cache_path(cache_dir, key)
-    _write_atomically(path, json.dumps({"key": key, "models": [asdict(m) for m in models]}, indent=1))
+    write_atomically(path, json.dumps({"key": key, "models": [asdict(m) for m in models]}, indent=1))
     return path
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write a temporary file beside `path`, then rename it over: readers see the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
