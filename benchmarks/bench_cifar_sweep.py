@@ -17,6 +17,7 @@ than the sweep's seeds. Times include each model's set-up, first-epoch warm-up a
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from statistics import mean
 
@@ -96,6 +97,18 @@ class GroupClock:
             self.best.setdefault(key, []).append(100 * report.best_test_accuracy)
 
 
+BF16_DENSE_PEAK = 989e12  # FLOP/s, the H100/H200 SXM datasheet's dense bf16 rate
+
+
+def sweep_flops(args) -> float:
+    """Multiply-adds x 2 of the sweep's convolutions: per image, 3 passes' worth when training (forward, and the
+    backward's two products), one when testing; the pooling, head and elementwise work is left out."""
+    def per_image(blocks: int) -> float:
+        return 2 * 9 * 32 * 32 * args.width * (3 + blocks * args.width)
+    passes = 3 * args.train + args.test
+    return sum(per_image(b) for b in args.blocks) * len(args.activations) * args.seeds * args.epochs * passes
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -116,7 +129,7 @@ def main() -> None:
     parser.add_argument("--group-size", type=int, default=None, help="seeds per grouped model (default: all)")
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--reference-seeds", type=int, default=1, help="reference models per (activation, depth)")
+    parser.add_argument("--reference-seeds", type=int, default=1, help="reference models per (activation, depth); 0 times ours only")
     parser.add_argument("--reference-epochs", type=int, default=None, help="epochs per reference model")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference, 2 as the document")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -139,28 +152,35 @@ def main() -> None:
           progress=clock)
     ours_s = time.perf_counter() - start
 
-    loaders = documents_loaders(data, args)
-    reference = {(a, b): [documents_model(loaders, b, a, s, args, device) for s in seeds[:args.reference_seeds]]
-                 for a, b in grid(args.activations, args.blocks)}
-    reference_s = sum(mean(t for t, _ in runs) for runs in reference.values()) * args.seeds * args.epochs
-    measured_all = args.reference_seeds >= args.seeds and args.reference_epochs == args.epochs
+    runs = grid(args.activations, args.blocks)
+    loaders = documents_loaders(data, args) if args.reference_seeds else None
+    reference = {run: [documents_model(loaders, run[1], run[0], s, args, device) for s in seeds[:args.reference_seeds]]
+                 for run in runs} if loaders else {}
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device {device} ({name}), torch {torch.__version__}, {args.train} train / {args.test} test images, "
           f"width {args.width}, batch {args.batch_size}, bf16 {args.bf16}, channels_last {args.channels_last}, "
-          f"reference DataLoader workers {args.workers}")
+          f"group size {args.group_size or args.seeds}, reference DataLoader workers {args.workers}")
     print(f"{'activation':<10} {'blocks':>6} {'doc s/model-epoch':>18} {'ours':>8} {'ratio':>7}   "
           f"best test acc % doc / ours")
-    for a, b in grid(args.activations, args.blocks):
-        theirs = mean(t for t, _ in reference[(a, b)])
-        ours = clock.seconds[(a, b)] / (args.seeds * args.epochs)
-        print(f"{a:<10} {b:>6} {theirs:>18.3f} {ours:>8.3f} {theirs / ours:>6.1f}x   "
-              f"{mean(acc for _, acc in reference[(a, b)]):.2f} / {mean(clock.best[(a, b)]):.2f}")
-    how = "measured" if measured_all else (f"extrapolated from {args.reference_seeds} seed(s) x "
-                                           f"{args.reference_epochs} epoch(s) per depth")
-    print(f"whole sweep ({len(reference) * args.seeds} models x {args.epochs} epochs): document's loop {reference_s:.1f} s "
-          f"({how}), ours {ours_s:.1f} s (data to device {prepare_s:.2f} s of it), ratio {reference_s / ours_s:.1f}x")
-
+    for run in runs:
+        ours = clock.seconds[run] / (args.seeds * args.epochs)
+        theirs = mean(t for t, _ in reference[run]) if reference else math.nan
+        theirs_acc = mean(acc for _, acc in reference[run]) if reference else math.nan
+        print(f"{run[0]:<10} {run[1]:>6} {theirs:>18.3f} {ours:>8.3f} {theirs / ours:>6.1f}x   "
+              f"{theirs_acc:.2f} / {mean(clock.best[run]):.2f}")
+    flops = sweep_flops(args)
+    print(f"convolution work {flops / 1e15:.2f} PFLOP: ours {flops / ours_s / 1e12:.0f} TFLOP/s, "
+          f"{100 * flops / ours_s / BF16_DENSE_PEAK:.1f}% of the bf16 dense peak ({BF16_DENSE_PEAK / 1e12:.0f} TFLOP/s; "
+          f"floor {flops / BF16_DENSE_PEAK:.1f} s)")
+    models = f"{len(runs) * args.seeds} models x {args.epochs} epochs"
+    print(f"whole sweep ({models}): ours {ours_s:.1f} s (data to device {prepare_s:.2f} s of it)")
+    if reference:
+        reference_s = sum(mean(t for t, _ in times) for times in reference.values()) * args.seeds * args.epochs
+        measured_all = args.reference_seeds >= args.seeds and args.reference_epochs == args.epochs
+        how = "measured" if measured_all else (f"extrapolated from {args.reference_seeds} seed(s) x "
+                                               f"{args.reference_epochs} epoch(s) per depth")
+        print(f"document's loop {reference_s:.1f} s ({how}), ratio {reference_s / ours_s:.1f}x")
 
 if __name__ == "__main__":
     main()

@@ -26,24 +26,25 @@ class Claim:
     document: Mapping[str, float | list[float]] = field(default_factory=dict)
 
     def check(self, expected: str | Mapping[str, str], scales: tuple[str, ...] = ("fast",),
-              reason: str = "") -> Callable:
+              reason: str | Mapping[str, str] = "") -> Callable:
         """Mark a test function as a check of this claim, parametrized over `scales`.
 
         `expected` is the verdict the harness commits to, one for all scales or one
-        per scale; `reason` says why, and is required whenever a verdict other than
-        supported is expected.
+        per scale; `reason` (likewise) says why, and is required whenever a verdict
+        other than supported is expected.
         """
         per_scale = {s: expected for s in scales} if isinstance(expected, str) else dict(expected)
+        reasons = {s: reason for s in scales} if isinstance(reason, str) else dict(reason)
         for scale, verdict in per_scale.items():
             Verdict(verdict)
             if scale not in scales:
                 raise ValueError(f"{self.id}: expected verdict given for scale {scale!r}, which the check does not run")
-            if verdict != Verdict.SUPPORTED and not reason:
+            if verdict != Verdict.SUPPORTED and not reasons.get(scale):
                 raise ValueError(f"{self.id}: expecting {verdict!r} needs a reason= saying why")
         params = [pytest.param(s, marks=SCALE_MARKS[s], id=s) for s in scales]
 
         def decorate(fn: Callable) -> Callable:
             fn = pytest.mark.parametrize("scale", params, scope="module")(fn)
-            return pytest.mark.claim(claim=self, expected=per_scale, reason=reason)(fn)
+            return pytest.mark.claim(claim=self, expected=per_scale, reason=reasons)(fn)
 
         return decorate

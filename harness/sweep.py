@@ -75,6 +75,8 @@ class Progress:
     activation: str
     blocks: int
     seed: int
+    seed_number: int           # 1-based position of the seed among the sweep's seeds
+    seeds: int
     epoch: int                 # epochs done, 1-based
     epochs: int
     best_test_accuracy: float  # over the epochs done
@@ -82,7 +84,7 @@ class Progress:
 
     @property
     def model(self) -> str:
-        return f"{self.activation}, {self.blocks} blocks, seed {self.seed}"
+        return f"{self.activation}, {self.blocks} blocks, seed {self.seed_number} of {self.seeds}"
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def sweep(data: Cifar10 | DeviceData, runs: Sequence[tuple[str, int]], seeds: Se
     on_device = data if isinstance(data, DeviceData) else to_device(data, device)
     size = group_size or len(seeds)
     groups = [(a, b, list(seeds[i:i + size])) for a, b in runs for i in range(0, len(seeds), size)]
-    clock = _Clock(sum(_work(b, members) for _, b, members in groups) * settings.epochs, progress)
+    clock = _Clock(sum(_work(b, members) for _, b, members in groups) * settings.epochs, list(seeds), progress)
     models = []
     for activation, depth, members in groups:
         key = cache_key(settings, activation, depth, members, on_device.fingerprint, on_device.x_train.device)
@@ -156,14 +158,16 @@ def _work(blocks: int, members: Sequence[int]) -> int:
 class _Clock:
     """Reports progress, with the time left extrapolated from the work done so far."""
 
-    def __init__(self, total: int, report: Callable[[Progress], None] | None) -> None:
-        self.total, self.done, self.report, self.start = total, 0, report, time.perf_counter()
+    def __init__(self, total: int, seeds: list[int], report: Callable[[Progress], None] | None) -> None:
+        self.total, self.seeds, self.report = total, seeds, report
+        self.done, self.start = 0, time.perf_counter()
 
     def tick(self, results: list[ModelResult], epoch: int, epochs: int) -> None:
         self.done += _work(results[0].blocks, results)
         seconds_left = (time.perf_counter() - self.start) / self.done * (self.total - self.done)
         for model in results if self.report else []:
-            self.report(Progress(model.activation, model.blocks, model.seed, epoch, epochs, model.best_test_accuracy,
+            self.report(Progress(model.activation, model.blocks, model.seed, self.seeds.index(model.seed) + 1,
+                                 len(self.seeds), epoch, epochs, model.best_test_accuracy,
                                  seconds_left))
 
 

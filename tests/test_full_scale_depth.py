@@ -1,0 +1,76 @@
+"""Document 001's full-scale depth checks end to end on the CPU: a tiny CIFAR-format folder, one epoch, width 4.
+
+The verdicts of so small a run mean nothing, so these tests hold the path, not the outcome: the data is read,
+every (activation, depth, seed) trains, each full-scale check records its numbers and a verdict, progress
+reaches the terminal, and a second run reads the sweep from pytest's cache instead of training again.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.verdicts import Verdict
+from test_cifar import write_tiny_cifar
+
+ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["pytester"]
+FULL_CHECKS = 7
+
+
+SHRINK_THE_PROTOCOL = """
+from dataclasses import replace
+
+def pytest_collection_modifyitems(items):
+    for module in {item.module for item in items}:
+        module.FULL = replace(module.FULL, epochs=1, width=4, batch_size=16, eval_batch=12)
+"""
+
+
+@pytest.fixture
+def tiny_protocol(pytester: pytest.Pytester) -> None:
+    """A plugin, loaded with -p tiny_protocol, that shrinks the claim module's full-scale settings to one epoch
+    of width-4 nets after collection (whatever name the module was imported under)."""
+    pytester.makepyfile(tiny_protocol=SHRINK_THE_PROTOCOL)
+    pytester.syspathinsert()
+
+
+def run_full_depth_checks(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, list[dict]]:
+    report = pytester.path / "report"
+    result = pytester.runpytest(str(ROOT / "claims" / "test_depth.py"), "-m", "slow", "--device", "cpu",
+                                "-o", f"cache_dir={pytester.path / 'cache'}", "--claims-report", str(report),
+                                "-p", "tiny_protocol", *args)
+    return result, json.loads((report / "claims.json").read_text())
+
+
+def test_full_scale_depth_checks_run_end_to_end_on_tiny_cifar(pytester, tiny_protocol):
+    write_tiny_cifar(pytester.path / "data")
+    result, records = run_full_depth_checks(pytester, "--data-dir", str(pytester.path / "data"))
+    assert {r["scale"] for r in records} == {"full"} and len(records) == FULL_CHECKS
+    for record in records:
+        assert record["verdict"] in {v.value for v in Verdict}, record
+        assert record["device"] == "cpu" and len(record["seeds"]) == 1
+    accuracy = next(r for r in records if r["check"] == "test_relu_accuracy_rises_from_one_to_eight_blocks")
+    assert len(accuracy["measured"]["test_accuracy_relu"]) == 5
+    assert accuracy["measured"]["cifar10_official_checksums"] is False
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == FULL_CHECKS and "error" not in outcomes
+    assert "CIFAR-10 depth sweep: " in result.stdout.str() + result.stderr.str()
+
+
+def test_a_second_run_reads_the_sweep_from_the_cache(pytester, tiny_protocol):
+    write_tiny_cifar(pytester.path / "data")
+    data = ("--data-dir", str(pytester.path / "data"))
+    _, first = run_full_depth_checks(pytester, *data)
+    second_result, second = run_full_depth_checks(pytester, *data)
+    assert "CIFAR-10 depth sweep: " not in second_result.stdout.str() + second_result.stderr.str()
+    assert [r["measured"] for r in second] == [r["measured"] for r in first]
+
+
+def test_full_scale_checks_skip_without_cifar_and_say_where_to_put_it(pytester, tiny_protocol):
+    result = pytester.runpytest(str(ROOT / "claims" / "test_depth.py"), "-m", "slow", "--device", "cpu",
+                                "--data-dir", str(pytester.path / "nowhere"), "-p", "no:cacheprovider", "-rs",
+                                "-p", "tiny_protocol")
+    result.assert_outcomes(skipped=FULL_CHECKS)
+    result.stdout.fnmatch_lines(["*CIFAR-10 is not in *nowhere*cifar-10-batches-py*--download*"])
