@@ -126,14 +126,15 @@ def grid(activations: Sequence[str], blocks: Sequence[int]) -> list[tuple[str, i
 def sweep(data: Cifar10 | DeviceData, runs: Sequence[tuple[str, int]], seeds: Sequence[int], settings: Settings,
           device: torch.device, cache_dir: Path | None = None, group_size: int | None = None,
           progress: Callable[[Progress], None] | None = None) -> SweepResult:
-    """Train every (activation, depth) in `runs` once per seed, `group_size` seeds at a time (default: all seeds of a
-    depth at once).
+    """Train every (activation, depth) in `runs` once per seed, `group_size` seeds at a time. The default is all seeds
+    of a depth at once on a GPU and one at a time on the CPU, where a grouped convolution's backward pass runs 2 to
+    3 times slower than the same work as separate convolutions (benchmarks/bench_cifar_sweep.py --group-size).
 
     Seed s draws its initialisation from derive_seed(s, "init") and its data order from derive_seed(s, "order"),
     so a model is the same in any group. Groups found in cache_dir are read back, not trained again.
     """
     on_device = data if isinstance(data, DeviceData) else to_device(data, device)
-    size = group_size or len(seeds)
+    size = group_size or (len(seeds) if device.type == "cuda" else 1)
     groups = [(a, b, list(seeds[i:i + size])) for a, b in runs for i in range(0, len(seeds), size)]
     clock = _Clock(sum(_work(b, members) for _, b, members in groups) * settings.epochs, list(seeds), progress)
     models = []
