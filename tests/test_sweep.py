@@ -154,13 +154,14 @@ def test_progress_reports_every_model_epoch_and_counts_down(data):
     reports = []
     sweep(data, grid(["relu"], [1, 2]), [0, 1], replace(TINY, epochs=2), CPU, progress=reports.append)
     assert len(reports) == 2 * 2 * 2
-    assert [r.epoch for r in reports[:4]] == [1, 1, 2, 2] and reports[0].model == "relu, 1 blocks, seed 0"
+    assert [r.epoch for r in reports[:4]] == [1, 2, 1, 2] and reports[0].model == "relu, 1 blocks, seed 1 of 2"
     assert all(r.seconds_left >= 0 and 0 <= r.best_test_accuracy <= 1 for r in reports)
     assert reports[-1].seconds_left == 0
 
 
 def cached_sweep(data, cache_dir, reports):
-    return sweep(data, grid(["relu"], [1]), [0, 1], TINY, CPU, cache_dir=cache_dir, progress=reports.append)
+    return sweep(data, grid(["relu"], [1]), [0, 1], TINY, CPU, cache_dir=cache_dir, group_size=2,
+                 progress=reports.append)
 
 
 def test_second_sweep_reads_the_cache_instead_of_training(data, tmp_path):
@@ -201,6 +202,11 @@ def test_damaged_or_foreign_cache_is_recomputed_with_a_warning(data, tmp_path, d
     assert len(reports) == 2 and again.models == first.models
     assert json.loads(path.read_text())["models"] == json.loads(text)["models"]
     assert [p.name for p in tmp_path.iterdir()] == [path.name], "a temporary file was left behind"
+
+
+def test_cpu_sweep_trains_one_seed_per_group_by_default(data, tmp_path):
+    sweep(data, grid(["relu"], [1]), [0, 1], TINY, CPU, cache_dir=tmp_path)
+    assert sorted(json.loads(p.read_text())["key"]["seeds"] for p in tmp_path.iterdir()) == [[0], [1]]
 
 
 def test_cache_file_names_the_model_and_depends_on_every_key_field(data, tmp_path):
