@@ -4,7 +4,8 @@ A ReLU net on two moons starts with DEAD_UNITS units in each hidden layer set de
 largest pre-activation over the training inputs is MARGIN standard deviations (of its pre-activation over those
 inputs) below zero. Such a unit outputs 0 and passes back 0 on every training input, so the loss has exactly zero
 gradient in its incoming weights and bias. The same nets train under each optimizer setting, and with leaky ReLU
-from the same state; all runs are trained once per module (per xdist worker).
+from the same state; all runs are trained once per module (per xdist worker), keeping a copy of the parameters every
+SNAPSHOT_EVERY steps so the report can show the share of dead units over training.
 """
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ TRAIN_POINTS, NOISE = 256, 0.2
 WIDTHS = (2, 16, 16, 1)
 DEAD_UNITS = 4                    # units set dead in each hidden layer (the first ones: units are exchangeable)
 MARGIN = 0.1                      # how far below zero the largest pre-activation is set, in its own std
-BASE = TrainConfig(widths=WIDTHS, activation="relu", loss="bce", optimizer="sgd", lr=0.1, steps=200)
+STEPS, SNAPSHOT_EVERY = 200, 10
+BASE = TrainConfig(widths=WIDTHS, activation="relu", loss="bce", optimizer="sgd", lr=0.1, steps=STEPS,
+                   snapshot_at=tuple(range(0, STEPS + 1, SNAPSHOT_EVERY)))
 OPTIMIZERS = {"sgd": {}, "momentum": {"momentum": 0.9}, "weight decay": {"weight_decay": 1e-3},
               "weight decay and momentum": {"weight_decay": 1e-3, "momentum": 0.9}}
 WITHOUT_DECAY = ("sgd", "momentum")
@@ -54,6 +57,7 @@ SET_DEAD, LIVE = slice(0, DEAD_UNITS), slice(DEAD_UNITS, None)
 class Run:
     start: Net
     end: Net
+    snapshots: dict[int, Net]          # step -> the parameters after that many updates
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ def runs(device: torch.device, base_seed: int) -> Runs:
         config = replace(BASE, activation=act)
         start = with_dead_units(init_net(config, seeds, device), x)
         for name in optimizers:
-            trained[act, name] = Run(start, train(replace(config, **OPTIMIZERS[name]), data, seeds, start=start).net)
+            history = train(replace(config, **OPTIMIZERS[name]), data, seeds, start=start)
+            trained[act, name] = Run(start, history.net, history.snapshots)
     return Runs(x, trained)
 
 
@@ -94,6 +99,15 @@ def revived(runs: Runs, act: str, optimizer: str, hidden_layer: int) -> Tensor:
     """[S, DEAD_UNITS]: the units set dead whose pre-activation is positive on some training input after training."""
     _, hidden = runs.runs[act, optimizer].end(runs.x, keep=True)
     return hidden[hidden_layer][0][..., SET_DEAD].amax(-2) > 0
+
+
+@torch.no_grad()
+def dead_share(run: Run, x: Tensor) -> Tensor:
+    """[hidden layers, snapshots]: the share of all hidden units (set dead or not, over all seeds) whose
+    pre-activation is <= 0 on every training input. For ReLU these are the dead units; a leaky ReLU unit there is
+    not dead, but only its 0.01 slope carries gradient."""
+    return torch.stack([torch.stack([(pre.amax(-2) <= 0).double().mean() for pre, _ in net(x, keep=True)[1]])
+                        for net in run.snapshots.values()], -1)
 
 
 def revival_rule(runs: Runs, act: str, optimizer: str, hidden_layer: int) -> Decision:
@@ -186,6 +200,8 @@ def test_dead_units_in_a_deeper_layer_revive_while_the_layers_below_train(scale,
     decision = revival_rule(runs, "relu", "sgd", hidden_layer=1)
     control = revival_rule(runs, "relu", "sgd", hidden_layer=0)
     measure_revival(evidence, runs)
+    evidence.measure(dead_share_steps=list(BASE.snapshot_at),
+                     **{f"dead_share_{act}": dead_share(runs.runs[act, "sgd"], runs.x) for act in ACTS})
     evidence.conclude(decision, control=control)
 
 

@@ -1,11 +1,21 @@
-"""Files a run leaves behind: written atomically, so an interrupted run keeps the last complete state."""
+"""Files a run leaves behind: claims.json, report.md with its plots as PNG files, and report.html, which opens
+offline (inline style, plots as data URIs). Each is written atomically, so an interrupted run keeps the last
+complete state."""
 from __future__ import annotations
 
+import base64
 import json
 import os
+from html import escape
 from pathlib import Path
 
-from harness.files import write_atomically
+from harness.claim import SCALES
+from harness.files import write_atomically, write_bytes_atomically
+from harness.plots import Drawn, Plot, draw_plots
+
+PLOTS = "plots"          # the PNGs' folder, inside the report's
+LONG_LIST = 8            # lists longer than this are abbreviated in the report (claims.json has every value)
+ACTIVATIONS_SECTION = "Activations"
 
 
 def report_dir_problem(directory: Path) -> str | None:
@@ -13,6 +23,8 @@ def report_dir_problem(directory: Path) -> str | None:
     if directory.exists() and not directory.is_dir():
         return f"--claims-report {directory}: that path is a file; give a folder (it is created if missing)."
     existing = next((p for p in [directory, *directory.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"--claims-report {directory}: {existing} is a file, not a folder, so the folder cannot be made there."
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         return f"--claims-report {directory}: {existing} is not writable; choose a folder you can write to."
     return None
@@ -24,19 +36,105 @@ def write_claims_json(directory: Path, records: list[dict]) -> Path:
     return path
 
 
+# ---- what both reports say, as text
+
+def _shape(value: list) -> list[int]:
+    return [len(value), *(_shape(value[0]) if value and isinstance(value[0], list) else [])]
+
+
+def _flat(value: object) -> list:
+    return [x for v in value for x in _flat(v)] if isinstance(value, list) else [value]
+
+
 def _number(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, list) and any(isinstance(v, list) for v in value):
+        numbers = [v for v in _flat(value) if isinstance(v, (int, float))]
+        span = f", from {_number(min(numbers))} to {_number(max(numbers))}" if numbers else ""
+        return f"array {'x'.join(map(str, _shape(value)))}{span}"
+    if isinstance(value, list) and len(value) > LONG_LIST:
+        shown = [*value[:5], "...", *value[-2:]]
+        return "[" + ", ".join(_number(v) for v in shown) + f"] ({len(value)} values)"
     if isinstance(value, list):
         return "[" + ", ".join(_number(v) for v in value) + "]"
     return str(value)
 
 
-def _decision_line(label: str, d: dict) -> str:
+def _interval(d: dict) -> str:
+    """The interval, with its level where the rule has one: two-sided at 1 - 2 alpha, so each side errs at alpha."""
     lo, hi = d["interval"]
-    p = f", p = {d['p_value']:.3g}" if isinstance(d.get("p_value"), float) else ""
+    level = f" ({100 * (1 - 2 * d['alpha']):g}%)" if isinstance(d.get("alpha"), float) else ""
+    return f"[{_number(lo)}, {_number(hi)}]{level}"
+
+
+def _p_value(d: dict) -> str:
+    return f"{d['p_value']:.3g}" if isinstance(d.get("p_value"), float) else ""
+
+
+def _beside(r: dict) -> list[tuple[str, str, str]]:
+    """(quantity, measured, document's) for every measured number the document also states."""
+    return [(k, _number(r["measured"][k]), _number(v)) for k, v in r["document"].items() if k in r["measured"]]
+
+
+def _others(r: dict) -> list[tuple[str, str]]:
+    return [(k, _number(v)) for k, v in r["measured"].items() if k not in r["document"]]
+
+
+def _at_scale(records: list[dict], scale: str) -> tuple[str, str]:
+    """(the verdicts at this scale, "pass", "FAIL", "skipped" or "-" when the scale did not run)."""
+    here = [r for r in records if r["scale"] == scale]
+    ran = [r for r in here if r["verdict"] != "skipped"]
+    if not ran:
+        return ("skipped", "skipped") if here else ("-", "-")
+    verdicts = "/".join(dict.fromkeys(r["verdict"] for r in ran))
+    return verdicts, "pass" if all(r["passed"] for r in ran) else "FAIL"
+
+
+def _summary(claims: list[tuple[str, list[dict]]]) -> list[tuple[str, list[tuple[str, str]], str]]:
+    """Per claim: its (verdicts, status) at each scale, and "FAIL" if any check missed its expected verdict,
+    else "pass" if any ran, else "skipped"."""
+    rows = []
+    for claim, checks in claims:
+        cells = [_at_scale(checks, s) for s in SCALES]
+        statuses = {status for _, status in cells}
+        rows.append((claim, cells, "FAIL" if "FAIL" in statuses else "pass" if "pass" in statuses else "skipped"))
+    return rows
+
+
+def _claims(records: list[dict]) -> list[tuple[str, list[dict]]]:
+    return [(c, sorted((r for r in records if r["claim"] == c), key=lambda r: (r["check"], SCALES.index(r["scale"]))))
+            for c in sorted({r["claim"] for r in records})]
+
+
+def _about(checks: list[dict]) -> dict | None:
+    """The record that carries the claim's quote, source and statement (skipped records do not)."""
+    return next((r for r in checks if "quote" in r), None)
+
+
+def _overview(records: list[dict]) -> str:
+    """One sentence: how many claims and checks, how many went as expected, and where they ran."""
+    ran = [r for r in records if r["verdict"] != "skipped"]
+    passed = sum(bool(r["passed"]) for r in ran)
+    devices = ", ".join(sorted({r["device"] for r in ran})) or "-"
+    versions = next((r["versions"] for r in ran if "versions" in r), {})
+    stack = "".join(f", {k} {v}" for k, v in versions.items())
+    return (f"{len({r['claim'] for r in records})} claims, {len(records)} checks: {passed} gave the expected verdict, "
+            f"{len(ran) - passed} did not, {len(records) - len(ran)} skipped. Device {devices}{stack}.")
+
+
+def _caption(plot: Plot) -> str:
+    source = (f"{plot.scale} scale, from {', '.join(plot.checks)}" if plot.scale
+              else "from the registry in models/activations.py")
+    return f"{plot.title} ({source})"
+
+
+# ---- report.md
+
+def _decision_line(label: str, d: dict) -> str:
+    p = f", p = {_p_value(d)}" if _p_value(d) else ""
     return (f"- {label}: **{d['verdict']}**: {d['effect_name']} = {_number(d['effect'])} "
-            f"[{_number(lo)}, {_number(hi)}] vs {_number(d['threshold'])} ({d['rule']}; n = {d['n']}{p})")
+            f"{_interval(d)} vs {_number(d['threshold'])} ({d['rule']}; n = {d['n']}{p})")
 
 
 def _check_section(r: dict) -> list[str]:
@@ -52,32 +150,200 @@ def _check_section(r: dict) -> list[str]:
         lines.append(_decision_line("Rule", r["decision"]))
     if r.get("control"):
         lines.append(_decision_line("Negative control", r["control"]))
-    beside = [f"| {k} | {_number(r['measured'][k])} | {_number(v)} |" for k, v in r["document"].items()
-              if k in r["measured"]]
+    beside = [f"| {k} | {measured} | {document} |" for k, measured, document in _beside(r)]
     if beside:
         lines += ["", "| quantity | measured | document |", "|---|---|---|", *beside]
-    others = [f"{k} = {_number(v)}" for k, v in r["measured"].items() if k not in r["document"]]
-    if others:
-        lines += ["", "Measured: " + "; ".join(others)]
+    if others := _others(r):
+        lines += ["", "Measured: " + "; ".join(f"{k} = {v}" for k, v in others)]
     return lines + ["", f"Took {r['duration_s']} s on {r['device']}; check seed {r['seeds'][0]}.", ""]
 
 
-def report_markdown(records: list[dict], ledger: list[str]) -> str:
-    """report.md: the ledger, then one section per claim with its quote, statement and every check's evidence."""
-    lines = ["# Claims report", "", "```", *ledger, "```", ""]
-    for claim in sorted({r["claim"] for r in records}):
-        checks = [r for r in records if r["claim"] == claim]
-        first = next((r for r in checks if "quote" in r), None)
+def _md_plots(plots: list[Plot]) -> list[str]:
+    return [line for p in plots for line in (f"![{_caption(p)}]({PLOTS}/{p.filename})", f"*{_caption(p)}*", "")]
+
+
+def _md_summary(claims: list[tuple[str, list[dict]]]) -> list[str]:
+    rows = [f"| [{claim}](#{claim}) | " + " | ".join(v for v, _ in cells) + f" | {result} |"
+            for claim, cells, result in _summary(claims)]
+    return [f"| claim | {' | '.join(SCALES)} | result |", "|---|" + "---|" * (len(SCALES) + 1), *rows, ""]
+
+
+def _md_cell(verdicts: str, status: str) -> str:
+    return f"{verdicts} ({status})" if status in ("pass", "FAIL") else verdicts
+
+
+def _md_verdicts(checks: list[dict]) -> list[str]:
+    rows = [f"| `{check}` | " + " | ".join(_md_cell(*_at_scale([r for r in checks if r["check"] == check], s))
+                                          for s in SCALES) + " |"
+            for check in dict.fromkeys(r["check"] for r in checks)]
+    return [f"| check | {' | '.join(SCALES)} |", "|---|" + "---|" * len(SCALES), *rows, ""]
+
+
+def report_markdown(records: list[dict], ledger: list[str], drawn: Drawn | None = None) -> str:
+    """report.md: a summary table and the ledger, then one section per claim with its quote, statement, verdicts,
+    plots (PNG files under plots/) and every check's evidence."""
+    drawn = drawn or Drawn([], [])
+    claims = _claims(records)
+    lines = ["# Claims report", "", _overview(records), "", *[f"*{note}*\n" for note in drawn.notes],
+             *_md_summary(claims), "```", *ledger, "```", ""]
+    for claim, checks in claims:
         lines += [f"## {claim}", ""]
-        if first:
-            lines += [f"> {first['quote']}", f"> ({first['source']})", "", f"Statement: {first['statement']}", ""]
-        for r in sorted(checks, key=lambda r: (r["check"], r["scale"])):
+        if about := _about(checks):
+            lines += [f"> {about['quote']}", f"> ({about['source']})", "", f"Statement: {about['statement']}", ""]
+        lines += _md_verdicts(checks) + _md_plots(drawn.of(claim))
+        for r in checks:
             lines += _check_section(r)
+    if plots := drawn.of(None):
+        lines += [f"## {ACTIVATIONS_SECTION}", "", *_md_plots(plots)]
     return "\n".join(lines)
 
 
+# ---- report.html
+
+STYLE = """
+body{margin:0;background:#f3f4f6;color:#1f2328;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+main{max-width:1180px;margin:0 auto;padding:20px 36px 60px;background:#fff;box-shadow:0 0 12px #0001}
+h1{margin:.4em 0 .2em}h2{margin-top:2.2em;padding-bottom:.2em;border-bottom:2px solid #d0d7de}
+h3{margin:1.4em 0 .3em;font-size:1em}h3 code{font-size:1em}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+pre{background:#f6f8fa;padding:10px;overflow-x:auto;font-size:12px;line-height:1.35}
+table{border-collapse:collapse;margin:.6em 0}
+th,td{border:1px solid #d0d7de;padding:3px 9px;text-align:left;vertical-align:top}
+th{background:#f6f8fa;font-weight:600}td.n{font-variant-numeric:tabular-nums;white-space:nowrap}
+blockquote{margin:.6em 0;padding:.3em 1em;border-left:4px solid #8c959f;background:#f6f8fa;font-style:italic}
+blockquote cite{display:block;font-style:normal;color:#57606a;font-size:.9em}
+.v{display:inline-block;padding:0 .6em;border-radius:1em;font-size:.85em;font-weight:600;color:#fff;background:#6e7781}
+.v-supported{background:#1a7f37}.v-refuted{background:#bc4c00}.v-inconclusive{background:#9a6700}
+.v-skipped,.v-none{background:#eaeef2;color:#57606a}.v-error{background:#82071e}
+.pass{color:#1a7f37;font-weight:700}.FAIL{color:#cf222e;font-weight:700}.skipped,.none{color:#8c959f}
+.check{margin:1em 0;padding:.2em 0 .2em 1em;border-left:4px solid #d0d7de}
+.check.failed{border-left-color:#cf222e}.why{color:#57606a}.meta,.took{color:#57606a;font-size:.9em}
+.note{padding:.5em 1em;background:#fff8c5;border:1px solid #d4a72c;border-radius:6px}
+figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
+figcaption{color:#57606a;font-size:.9em}
+"""
+
+
+def _badge(verdicts: str) -> str:
+    """One coloured label per verdict in "supported/refuted"; "-" (the scale did not run) in grey."""
+    return " ".join(f'<span class="v v-{"none" if v == "-" else escape(v)}">{escape(v)}</span>'
+                    for v in verdicts.split("/"))
+
+
+def _status(status: str) -> str:
+    return f'<span class="{"none" if status == "-" else escape(status)}">{escape(status)}</span>'
+
+
+def _html_summary(claims: list[tuple[str, list[dict]]]) -> list[str]:
+    rows = [f'<tr><td><a href="#{escape(claim)}">{escape(claim)}</a></td>'
+            + "".join(f"<td>{_badge(v)}</td>" for v, _ in cells) + f"<td>{_status(result)}</td></tr>"
+            for claim, cells, result in _summary(claims)]
+    head = "".join(f"<th>{s}</th>" for s in SCALES)
+    return [f'<table class="summary"><tr><th>claim</th>{head}<th>result</th></tr>', *rows, "</table>"]
+
+
+def _html_verdicts(checks: list[dict]) -> list[str]:
+    rows = []
+    for check in dict.fromkeys(r["check"] for r in checks):
+        cells = [_at_scale([r for r in checks if r["check"] == check], s) for s in SCALES]
+        rows.append(f"<tr><td><code>{escape(check)}</code></td>"
+                    + "".join(f"<td>{_badge(v)} {_status(st) if st not in ('-', 'skipped') else ''}</td>"
+                              for v, st in cells) + "</tr>")
+    head = "".join(f"<th>{s}</th>" for s in SCALES)
+    return [f'<table class="verdicts"><tr><th>check</th>{head}</tr>', *rows, "</table>"]
+
+
+def _html_decisions(r: dict) -> list[str]:
+    rows = [f"<tr><th>{label}</th><td>{_badge(d['verdict'])}</td><td>{escape(d['effect_name'])}</td>"
+            f"<td class=n>{escape(_number(d['effect']))}</td><td class=n>{escape(_interval(d))}</td>"
+            f"<td class=n>{escape(_number(d['threshold']))}</td><td>{escape(d['rule'])}</td><td class=n>{d['n']}</td>"
+            f"<td class=n>{_p_value(d)}</td></tr>"
+            for label, d in (("rule", r.get("decision")), ("negative control", r.get("control"))) if d]
+    if not rows:
+        return []
+    return ["<table><tr><th></th><th>verdict</th><th>effect</th><th>value</th><th>interval</th>"
+            "<th>threshold</th><th>decision rule</th><th>n</th><th>p</th></tr>", *rows, "</table>"]
+
+
+def _html_numbers(r: dict) -> list[str]:
+    lines = []
+    if beside := _beside(r):
+        rows = [f"<tr><td><code>{escape(k)}</code></td><td class=n>{escape(m)}</td><td class=n>{escape(d)}</td></tr>"
+                for k, m, d in beside]
+        lines += ["<table><tr><th>quantity</th><th>measured</th><th>document</th></tr>", *rows, "</table>"]
+    if others := _others(r):
+        lines.append("<p>Measured: " + "; ".join(f"<code>{escape(k)}</code> = {escape(v)}" for k, v in others) + "</p>")
+    return lines
+
+
+def _html_check(r: dict) -> list[str]:
+    failed = r["verdict"] != "skipped" and not r["passed"]
+    head = [f'<div class="check{" failed" if failed else ""}">',
+            f"<h3><code>{escape(r['check'])}</code> ({escape(r['scale'])})</h3>"]
+    if r["verdict"] == "skipped":
+        return head + [f"<p>{_badge('skipped')} {escape(r.get('skip_reason', ''))}</p>", "</div>"]
+    mark = ('<span class="pass">as expected</span>' if r["passed"]
+            else '<span class="FAIL">differs from the expected verdict</span>')
+    lines = head + [f"<p>Verdict {_badge(r['verdict'])}, expected {escape(r['expected'])}: {mark}.</p>"]
+    if r.get("expected_reason"):
+        lines.append(f'<p class="why">Why: {escape(str(r["expected_reason"]))}</p>')
+    lines += _html_decisions(r) + _html_numbers(r)
+    return lines + [f'<p class="took">Took {r["duration_s"]} s on {escape(r["device"])}; '
+                    f"check seed {r['seeds'][0]}.</p>", "</div>"]
+
+
+def _html_plots(plots: list[Plot]) -> list[str]:
+    return [f'<figure class="plot" data-kind="{escape(p.kind)}"><img alt="{escape(_caption(p))}" '
+            f'src="data:image/png;base64,{base64.b64encode(p.png).decode("ascii")}">'
+            f"<figcaption>{escape(_caption(p))}</figcaption></figure>" for p in plots]
+
+
+def _html_claim(claim: str, checks: list[dict], plots: list[Plot]) -> list[str]:
+    lines = [f'<section class="claim" id="{escape(claim)}">', f"<h2>{escape(claim)}</h2>"]
+    if about := _about(checks):
+        lines += [f"<blockquote>{escape(about['quote'])}<cite>{escape(about['source'])}</cite></blockquote>",
+                  f"<p><strong>Statement.</strong> {escape(about['statement'])}</p>"]
+    lines += _html_verdicts(checks) + _html_plots(plots)
+    for r in checks:
+        lines += _html_check(r)
+    return lines + ["</section>"]
+
+
+def report_html(records: list[dict], ledger: list[str], drawn: Drawn | None = None) -> str:
+    """report.html: report.md's content, self-contained (inline style, plots as data URIs), verdicts in colour."""
+    drawn = drawn or Drawn([], [])
+    claims = _claims(records)
+    body = ["<h1>Claims report</h1>", f'<p class="meta">{escape(_overview(records))}</p>',
+            *[f'<p class="note">{escape(note)}</p>' for note in drawn.notes], *_html_summary(claims),
+            "<details><summary>The ledger</summary><pre>", *map(escape, ledger), "</pre></details>"]
+    for claim, checks in claims:
+        body += _html_claim(claim, checks, drawn.of(claim))
+    if plots := drawn.of(None):
+        body += [f'<section id="activations"><h2>{ACTIVATIONS_SECTION}</h2>', *_html_plots(plots), "</section>"]
+    return "\n".join(['<!doctype html>', '<html lang="en"><head><meta charset="utf-8">',
+                      '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                      f"<title>Claims report</title><style>{STYLE}</style></head>", "<body><main>", *body,
+                      "</main></body></html>", ""])
+
+
+# ---- writing
+
+def write_plots(directory: Path, drawn: Drawn) -> None:
+    """The PNGs under directory/plots; PNGs there from an earlier run that this one did not draw are removed."""
+    folder = directory / PLOTS
+    for plot in drawn.plots:
+        write_bytes_atomically(folder / plot.filename, plot.png)
+    current = {p.filename for p in drawn.plots}
+    for stale in folder.glob("*.png") if folder.is_dir() else []:
+        if stale.name not in current:
+            stale.unlink()
+
+
 def write_report(directory: Path, records: list[dict], ledger: list[str]) -> Path:
-    """claims.json and report.md, each written atomically; returns the folder."""
+    """claims.json, the plots, report.md and report.html, each written atomically; returns the folder."""
     write_claims_json(directory, records)
-    write_atomically(directory / "report.md", report_markdown(records, ledger))
+    drawn = draw_plots(records)
+    write_plots(directory, drawn)
+    write_atomically(directory / "report.md", report_markdown(records, ledger, drawn))
+    write_atomically(directory / "report.html", report_html(records, ledger, drawn))
     return directory

@@ -1,0 +1,354 @@
+"""The report's plots, drawn from evidence records.
+
+A small registry, PLOT_KINDS, says which plots exist: each kind names the claim whose records it reads and the
+measured keys it needs, and a plot is drawn for every distinct set of those values that some record (of any scale)
+holds. Where a record has the document's numbers under the same keys, they are drawn beside the measured ones.
+matplotlib is imported only when drawing, and drawn through its Agg canvas (no display, no pyplot state); without
+it the report is written without plots and says why.
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+ACTIVATION_STYLE = {"relu": ("ReLU", "C0"), "sigmoid": ("sigmoid", "C1"), "tanh": ("tanh", "C2"),
+                    "leaky_relu": ("leaky ReLU", "C4")}
+DOCUMENT_STYLE = {"linestyle": "--", "marker": "s", "markerfacecolor": "white", "alpha": 0.8}
+LINESTYLES = ("-", "--", "-.", ":")
+DPI = 100
+MISSING_MATPLOTLIB = ("No plots: matplotlib is not installed (pip install -e '.[dev]' adds it); "
+                      "every number is still in the tables.")
+
+
+def _style(act: str) -> tuple[str, str]:
+    return ACTIVATION_STYLE.get(act, (act, "C7"))
+
+
+def _distinct_colours(acts: list[str]) -> list[str]:
+    """Each activation's own colour where it has one, else the next colour no activation here has taken."""
+    taken = {colour for _, colour in ACTIVATION_STYLE.values()}
+    spare = iter(c for c in (f"C{i}" for i in range(10)) if c not in taken)
+    return [ACTIVATION_STYLE[a][1] if a in ACTIVATION_STYLE else next(spare, "black") for a in acts]
+
+
+def _array(value: Any) -> np.ndarray:
+    """Measured lists as floats; non-finite numbers arrive as the strings "nan" and "inf", which numpy parses."""
+    return np.asarray(value, dtype=float)
+
+
+class Drawing(Protocol):
+    needs: tuple[str, ...]
+    optional: tuple[str, ...]
+
+    def draw(self, fig: Any, values: Mapping[str, Any], document: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line per activation of y against x, with optional ± spread error bars, and the document's numbers
+    under the same keys drawn dashed with hollow markers."""
+
+    x: str
+    y: str                      # key template: {} is the activation
+    acts: tuple[str, ...]
+    xlabel: str
+    ylabel: str
+    spread: str = ""            # key template of the error bars, if any
+    log: bool = False
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return (self.x, *(self.y.format(a) for a in self.acts))
+
+    @property
+    def optional(self) -> tuple[str, ...]:
+        return tuple(self.spread.format(a) for a in self.acts) if self.spread else ()
+
+    def draw(self, fig: Any, values: Mapping[str, Any], document: Mapping[str, Any]) -> None:
+        ax = fig.subplots()
+        x = _array(values[self.x])
+        for act in self.acts:
+            label, colour = _style(act)
+            key = self.y.format(act)
+            spread = values.get(self.spread.format(act)) if self.spread else None
+            ax.errorbar(x, _array(values[key]), yerr=None if spread is None else _array(spread), color=colour,
+                        marker="o", capsize=3, label=f"{label}, measured" + (" (± 1 sd over seeds)" if spread else ""))
+            if key in document and np.size(document[key]) == x.size:
+                ax.plot(x, _array(document[key]), color=colour, label=f"{label}, document", **DOCUMENT_STYLE)
+        ax.set(xlabel=self.xlabel, ylabel=self.ylabel, xticks=x)
+        if self.log:
+            _log_scale(ax)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+
+
+def _log_scale(ax: Any) -> None:
+    """A log axis labelled with plain numbers (0.03, 0.2), not powers of ten; between powers of ten only 2, 3 and 5
+    times one are labelled, so the labels do not crowd."""
+    from matplotlib.ticker import FormatStrFormatter, FuncFormatter
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(
+        lambda v, _: f"{v:g}" if v > 0 and round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5) else ""))
+
+
+@dataclass(frozen=True)
+class LayerTraces:
+    """One panel per activation, one line per hidden layer: y[layer][i] against x[i]."""
+
+    x: str
+    y: str                      # key template: {} is the activation; the value is [layers][len(x)]
+    acts: tuple[str, ...]
+    xlabel: str
+    ylabel: str
+    ylim: tuple[float | None, float | None] | None = None   # None at an end: that end follows the data
+    activation_range: bool = False    # the y axis spans the activation's output range (from the registry)
+    optional: tuple[str, ...] = ()
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return (self.x, *(self.y.format(a) for a in self.acts))
+
+    def _ylim(self, act: str) -> tuple[float | None, float | None] | None:
+        from models.activations import ACTIVATIONS
+        bounds = ACTIVATIONS[act].output_range if self.activation_range and act in ACTIVATIONS else None
+        return bounds if bounds and all(np.isfinite(bounds)) else self.ylim
+
+    def draw(self, fig: Any, values: Mapping[str, Any], document: Mapping[str, Any]) -> None:
+        x = _array(values[self.x])
+        for ax, act in zip(fig.subplots(1, len(self.acts), squeeze=False)[0], self.acts):
+            layers = _array(values[self.y.format(act)])
+            colours = _layer_colours(len(layers))
+            for i, (row, colour) in enumerate(zip(layers, colours)):
+                ax.plot(x, row, color=colour, label=f"hidden layer {i + 1}")
+            ax.set(title=_style(act)[0], xlabel=self.xlabel, ylabel=self.ylabel, ylim=self._ylim(act))
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
+
+
+def _layer_colours(count: int) -> list:
+    from matplotlib import colormaps
+    return [colormaps["viridis"](0.85 * i / max(count - 1, 1)) for i in range(count)]
+
+
+@dataclass(frozen=True)
+class CurvesAndMaps:
+    """A loss curve per activation (the document's final loss as a dotted line, the step the check judged as a
+    grey one), then per activation a map of one net's P(class 1) over the input plane with its 0.5 contour and the
+    training points."""
+
+    steps: str
+    curve: str                  # key template: loss at each step
+    grid_x: str
+    grid_y: str
+    probability: str            # key template: [len(grid_y)][len(grid_x)]
+    points: str                 # [[x, y, label], ...]
+    final_document: str         # document key template of the final loss
+    acts: tuple[str, ...]
+    budget: str = ""            # optional key: the number of steps the check judged
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return (self.steps, self.grid_x, self.grid_y, self.points,
+                *(k.format(a) for a in self.acts for k in (self.curve, self.probability)))
+
+    @property
+    def optional(self) -> tuple[str, ...]:
+        return (self.budget,) if self.budget else ()
+
+    def draw(self, fig: Any, values: Mapping[str, Any], document: Mapping[str, Any]) -> None:
+        axes = fig.subplots(1, 1 + len(self.acts))
+        self._draw_curves(axes[0], values, document)
+        gx, gy, points = _array(values[self.grid_x]), _array(values[self.grid_y]), _array(values[self.points])
+        for ax, act in zip(axes[1:], self.acts):
+            shade = ax.contourf(gx, gy, _array(values[self.probability.format(act)]), levels=np.linspace(0, 1, 11),
+                                cmap="RdBu_r", alpha=0.75)
+            ax.contour(gx, gy, _array(values[self.probability.format(act)]), levels=[0.5], colors="black")
+            ax.scatter(points[:, 0], points[:, 1], c=points[:, 2], cmap="RdBu_r", vmin=0, vmax=1, s=8,
+                       edgecolors="white", linewidths=0.4)
+            ax.set(title=f"{_style(act)[0]}: P(class 1), black line 0.5", xlabel="x1", ylabel="x2", aspect="equal")
+        fig.colorbar(shade, ax=axes[1:], label="P(class 1)", shrink=0.8)
+
+    def _draw_curves(self, ax: Any, values: Mapping[str, Any], document: Mapping[str, Any]) -> None:
+        steps = _array(values[self.steps])
+        for act in self.acts:
+            label, colour = _style(act)
+            ax.plot(steps, _array(values[self.curve.format(act)]), color=colour, label=f"{label}, measured (mean)")
+            final = document.get(self.final_document.format(act))
+            if isinstance(final, (int, float)):
+                ax.axhline(final, color=colour, linestyle=":", label=f"{label}, document's final loss")
+        if isinstance(budget := values.get(self.budget), (int, float)):
+            ax.axvline(budget, color="grey", linestyle="-.", label=f"step {budget:g}: judged by this check")
+        ax.set(title="training loss", xlabel="step", ylabel="loss (log scale)")
+        _log_scale(ax)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+
+
+@dataclass(frozen=True)
+class ActivationCurves:
+    """Every activation of the registry and its hand-written derivative: those with a bounded output range in one
+    pair of panels, the others in the other, so each group's derivatives compare at a glance."""
+
+    needs: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    span: float = 4.0
+
+    def draw(self, fig: Any, values: Mapping[str, Any], document: Mapping[str, Any]) -> None:
+        import torch
+        from models.activations import ACTIVATIONS
+        x = torch.linspace(-self.span, self.span, 401, dtype=torch.float64)
+        groups = {"unbounded": [a for a in ACTIVATIONS.values() if not np.isfinite(a.output_range).all()],
+                  "bounded": [a for a in ACTIVATIONS.values() if np.isfinite(a.output_range).all()]}
+        axes = fig.subplots(2, 2, sharex=True)
+        for (group, acts), (ax_f, ax_d) in zip(groups.items(), axes):
+            for act, colour, dashes in zip(acts, _distinct_colours([a.name for a in acts]), LINESTYLES * len(acts)):
+                ax_f.plot(x.numpy(), act(x).numpy(), color=colour, linestyle=dashes, label=act.name)
+                ax_d.plot(x.numpy(), act.derivative(x).numpy(), color=colour, linestyle=dashes, label=act.name)
+            ax_f.set(title=f"{group} output: f(x)", ylabel="f(x)")
+            ax_d.set(title=f"{group} output: derivative f'(x)", ylabel="f'(x)")
+            ax_f.legend(fontsize="small", ncols=2)
+        for ax in axes.flat:
+            ax.axhline(0, color="grey", linewidth=0.5)
+            ax.axvline(0, color="grey", linewidth=0.5)
+            ax.grid(alpha=0.3)
+        for ax in axes[-1]:
+            ax.set_xlabel("x")
+
+
+@dataclass(frozen=True)
+class PlotKind:
+    name: str
+    claim: str | None           # None: drawn once per report, from no record
+    title: str
+    figure: Drawing
+    size: tuple[float, float] = (6.4, 4.2)
+    borrow: Mapping[str, str] = field(default_factory=dict)  # key -> claim whose same-scale record may supply it
+
+
+PLOT_KINDS: tuple[PlotKind, ...] = (
+    PlotKind("accuracy-vs-depth", "relu-improves-with-depth", "Test accuracy against depth",
+             Series(x="depths", y="test_accuracy_{}", acts=("relu", "sigmoid"), spread="test_accuracy_sd_{}",
+                    xlabel="depth (blocks)", ylabel="test accuracy (%)")),
+    PlotKind("gradient-vs-depth", "sigmoid-gradients-shrink-faster", "Mean |gradient| against depth",
+             Series(x="depths", y="gradient_average_{}", acts=("relu", "sigmoid"), log=True,
+                    xlabel="depth (blocks)", ylabel="mean |gradient| over parameter tensors (log)"),
+             borrow={"depths": "relu-improves-with-depth"}),
+    PlotKind("loss-and-boundaries", "sigmoid-plateau", "Two moons: training loss and decision boundaries",
+             CurvesAndMaps(steps="loss_curve_steps", curve="loss_curve_{}", grid_x="boundary_x", grid_y="boundary_y",
+                           probability="boundary_probability_{}", points="moons_points",
+                           final_document="final_loss_{}", acts=("relu", "sigmoid"), budget="steps"),
+             size=(15.0, 4.6)),
+    PlotKind("layer-means", "sigmoid-top-layer-saturation",
+             "Mean activation of each hidden layer during training, y axis over the output range",
+             LayerTraces(x="probe_steps", y="{}_layer_means", acts=("sigmoid", "tanh"), xlabel="training step",
+                         ylabel="mean over units and batch", activation_range=True), size=(10.0, 4.2)),
+    PlotKind("dead-share", "dead-relu-stays-dead",
+             "Hidden units with no positive pre-activation on any training input; for ReLU, the dead units",
+             LayerTraces(x="dead_share_steps", y="dead_share_{}", acts=("relu", "leaky_relu"),
+                         xlabel="training step (SGD)", ylabel="share of the layer's units", ylim=(0.0, None)),
+             size=(10.0, 4.2)),
+    PlotKind("activations", None, "The activations and their derivatives",
+             ActivationCurves(), size=(11.0, 7.0)),
+)
+
+
+@dataclass(frozen=True)
+class Plot:
+    kind: str
+    claim: str | None
+    scale: str | None
+    checks: tuple[str, ...]     # the checks whose records hold these values
+    title: str
+    filename: str
+    png: bytes
+
+
+@dataclass(frozen=True)
+class Drawn:
+    plots: list[Plot]
+    notes: list[str]            # why plots are missing: no matplotlib, or a record a plot could not be drawn from
+
+    def of(self, claim: str | None) -> list[Plot]:
+        return [p for p in self.plots if p.claim == claim]
+
+
+@dataclass(frozen=True)
+class _Data:
+    scale: str | None
+    checks: list[str]
+    values: dict[str, Any]
+    document: Mapping[str, Any]
+
+
+def _borrowed(key: str, claim: str, scale: str, records: list[dict]) -> Any:
+    return next((r["measured"][key] for r in records
+                 if r["claim"] == claim and r["scale"] == scale and key in r.get("measured", {})), None)
+
+
+def _values(kind: PlotKind, record: dict, records: list[dict]) -> dict[str, Any] | None:
+    """The kind's keys from this record (or, for a borrowed key, a same-scale record of the named claim)."""
+    measured = record.get("measured", {})
+    values = {k: measured[k] for k in kind.figure.optional if k in measured}
+    for key in kind.figure.needs:
+        value = measured.get(key)
+        if value is None and key in kind.borrow:
+            value = _borrowed(key, kind.borrow[key], record["scale"], records)
+        if value is None:
+            return None
+        values[key] = value
+    return values
+
+
+def _datasets(kind: PlotKind, records: list[dict]) -> list[_Data]:
+    """One per distinct set of values among the kind's claim's records, per scale, naming the checks that hold it."""
+    if kind.claim is None:
+        return [_Data(None, [], {}, {})]
+    found: dict[tuple[str, str], _Data] = {}
+    for record in sorted((r for r in records if r["claim"] == kind.claim), key=lambda r: (r["scale"], r["check"])):
+        values = _values(kind, record, records)
+        if values is not None:
+            data = _Data(record["scale"], [], values, record.get("document", {}))
+            found.setdefault((record["scale"], json.dumps(values, sort_keys=True)), data).checks.append(record["check"])
+    return list(found.values())
+
+
+def _render(kind: PlotKind, data: _Data) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=kind.size, layout="constrained")
+    FigureCanvasAgg(fig)
+    kind.figure.draw(fig, data.values, data.document)
+    fig.suptitle(kind.title + (f" ({data.scale} scale)" if data.scale else ""), fontweight="bold")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _filename(kind: PlotKind, data: _Data, index: int) -> str:
+    parts = [kind.claim or "report", kind.name, data.scale or "", str(index + 1) if index else ""]
+    return "-".join(p for p in parts if p) + ".png"
+
+
+def draw_plots(records: list[dict], kinds: tuple[PlotKind, ...] = PLOT_KINDS) -> Drawn:
+    """Every plot the records hold the values for, as PNG bytes; a note for each plot that could not be drawn."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return Drawn([], [MISSING_MATPLOTLIB])
+    plots, notes = [], []
+    for kind in kinds:
+        datasets = _datasets(kind, records)
+        for i, data in enumerate(datasets):
+            try:
+                png = _render(kind, data)
+            except (ValueError, TypeError, IndexError, KeyError) as error:  # malformed values: say so, draw the rest
+                notes.append(f"{kind.name} ({data.scale}, {', '.join(data.checks)}) not drawn: {error}")
+                continue
+            index = sum(d.scale == data.scale for d in datasets[:i])
+            plots.append(Plot(kind.name, kind.claim, data.scale, tuple(data.checks), kind.title,
+                              _filename(kind, data, index), png))
+    return Drawn(plots, notes)
