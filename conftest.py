@@ -12,10 +12,10 @@ import pytest
 import torch
 from hypothesis import settings
 
-from harness import cifar, devices
-from harness.evidence import Evidence, junit_properties
+from harness import baseline, cifar, devices
+from harness.evidence import ClaimCheckFailed, Evidence, junit_properties, versions
 from harness.ledger import ledger_lines
-from harness.report import report_dir_problem, write_report
+from harness.report import report_dir_problem, write_claims_json, write_report
 from harness.seeding import derive_seed
 from harness.verdicts import Verdict
 
@@ -37,6 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--data-dir", default=os.environ.get("CLAIMS_DATA", "data"), metavar="PATH",
                     help="where datasets live (default ./data or $CLAIMS_DATA)")
     group.addoption("--download", action="store_true", help="allow downloading datasets (never otherwise)")
+    group.addoption("--claims-baseline", default=None, metavar="FILE",
+                    help="compare verdicts and numbers with the baseline FILE; the run fails on drift")
+    group.addoption("--claims-baseline-update", action="store_true",
+                    help="write (or refresh) the --claims-baseline FILE from this run instead of comparing")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,7 +56,23 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(problem)
     torch.set_num_threads(devices.threads_per_worker())
     if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(Ledger(config), "claims-ledger")
+        config.pluginmanager.register(Ledger(config, stored_baseline(config)), "claims-ledger")
+
+
+def stored_baseline(config: pytest.Config) -> dict | None:
+    """The baseline this run is compared with (None when there is none, or when this run writes it)."""
+    path, update = config.getoption("--claims-baseline"), config.getoption("--claims-baseline-update")
+    if update and not path:
+        raise pytest.UsageError("--claims-baseline-update needs --claims-baseline FILE: the file to write.")
+    if path is None:
+        return None
+    try:
+        if update:
+            baseline.check_writable(Path(path))
+            return None
+        return baseline.read_baseline(Path(path))
+    except baseline.BaselineError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def _claim_marker(item: pytest.Item) -> pytest.Mark | None:
@@ -77,7 +97,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                         "in claims/shared_claims.py, and import it where its checks are.")
             scale = item.callspec.params["scale"]
             item.user_properties.append((CHECK_KEY, json.dumps({
-                "claim": marker.kwargs["claim"].id, "check": item.originalname, "scale": scale,
+                "claim": marker.kwargs["claim"].id, "check": item.originalname, "test": item.name, "scale": scale,
                 "expected": marker.kwargs["expected"][scale]})))
 
 
@@ -153,17 +173,19 @@ def evidence(request: pytest.FixtureRequest, device: torch.device, check_seed: i
                                 "decorate it with CLAIM.check(expected=...).")
     scale = request.node.callspec.params["scale"]
     record = Evidence(claim=marker.kwargs["claim"], check=request.node.originalname, scale=scale,
-                      expected=Verdict(marker.kwargs["expected"][scale]), reason=marker.kwargs["reason"],
+                      expected=Verdict(marker.kwargs["expected"][scale]),
+                      reason=marker.kwargs["reason"].get(scale, ""),
                       device=str(device), seeds=[check_seed])
     start = time.perf_counter()
     yield record
     outcome = request.node.stash.get(CALL_OUTCOME, "")
-    if outcome == "skipped":  # the ledger records the skip from the report
+    if outcome in ("skipped", ""):  # skipped, or setup failed before the check ran: the ledger records it
         return
     result = record.record(outcome == "passed" and record.decision is not None, time.perf_counter() - start)
     request.node.user_properties += [(EVIDENCE_KEY, json.dumps(result)), *junit_properties(result)]
     if outcome == "passed" and record.decision is None:
-        pytest.fail(f"{request.node.nodeid} concluded nothing: a claim check must end with evidence.conclude(...).")
+        pytest.fail(f"{request.node.nodeid} concluded nothing: a claim check must end with evidence.conclude(...).",
+                    pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -171,24 +193,83 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if report.when == "call":
         item.stash[CALL_OUTCOME] = report.outcome
+    if call.excinfo is not None and isinstance(call.excinfo.value, ClaimCheckFailed):
+        report.longrepr = call.excinfo.getrepr(style="value")  # the message says it all; a traceback adds nothing
     return report
+
+
+def failure_message(report: pytest.TestReport) -> str:
+    """The exception's message (its last line), without the traceback."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return crash.message if crash is not None else str(report.longrepr)
 
 
 class Ledger:
     """Gathers evidence records on whichever process prints (the xdist controller, or the only process)."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, stored_baseline: dict | None) -> None:
         self.config = config
         self.records: list[dict] = []
+        self.baseline = stored_baseline
+        self.baseline_lines: list[str] = []
+        self.write_problems: list[str] = []
+        self.failures: dict[str, str] = {}  # node id -> why its call failed, until its evidence arrives at teardown
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         properties = dict(report.user_properties)
+        if report.when == "call" and report.failed and CHECK_KEY in properties:
+            self.failures[report.nodeid] = failure_message(report)
+            return
         if report.when == "teardown" and EVIDENCE_KEY in properties:
-            self.records.append(json.loads(properties[EVIDENCE_KEY]))
+            record = {**json.loads(properties[CHECK_KEY]), **json.loads(properties[EVIDENCE_KEY])}
+            if report.nodeid in self.failures:
+                record["failure"] = self.failures.pop(report.nodeid)
+            self.records.append(record)
         elif report.when in ("setup", "call") and report.skipped and CHECK_KEY in properties:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             self.records.append({**json.loads(properties[CHECK_KEY]), "verdict": "skipped", "passed": None,
                                  "skip_reason": reason.removeprefix("Skipped: ")})
+        elif report.when == "setup" and report.failed and CHECK_KEY in properties:
+            self.records.append(self.setup_error(report, json.loads(properties[CHECK_KEY])))
+        else:
+            return
+        self.save_claims_json()
+
+    def setup_error(self, report: pytest.TestReport, check: dict) -> dict:
+        """The record of a check whose setup failed (a fixture raised, on damaged data say): no evidence, the error."""
+        seed = derive_seed(int(self.config.getoption("--claims-seed")), report.nodeid)
+        return {**check, "verdict": "error", "passed": False, "measured": {}, "document": {}, "seeds": [seed],
+                "device": str(self.config.stash[DEVICE]), "duration_s": round(report.duration, 3),
+                "failure": failure_message(report)}
+
+    def save_claims_json(self) -> None:
+        """claims.json after every finished check, so a run stopped at any point keeps what it measured."""
+        report = self.config.getoption("--claims-report")
+        if not report:
+            return
+        try:
+            write_claims_json(Path(report), self.records)
+        except OSError as error:
+            self.tell(f"could not write {Path(report) / 'claims.json'}: {error.strerror or error}.")
+
+    def tell(self, problem: str) -> None:
+        """Keep a problem to print once at the end, however often it happened."""
+        if problem not in self.write_problems:
+            self.write_problems.append(problem)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        path = self.config.getoption("--claims-baseline")
+        if path is None:
+            return
+        now = baseline.provenance(versions(), baseline.device_name(self.config.stash[DEVICE]),
+                                  int(self.config.getoption("--claims-seed")))
+        if self.config.getoption("--claims-baseline-update"):
+            self.baseline_lines = baseline.update(Path(path), self.records, now)
+            return
+        comparison = baseline.compare(self.baseline, self.records, now)
+        self.baseline_lines = baseline.comparison_lines(comparison, Path(path))
+        if comparison.drifts and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.records:
@@ -199,6 +280,18 @@ class Ledger:
         for line in ledger:
             terminalreporter.write_line(line)
         report = self.config.getoption("--claims-report")
-        if report:
-            folder = write_report(Path(report), self.records, ledger)
-            terminalreporter.write_line(f"claims report: {folder / 'claims.json'}, {folder / 'report.md'}")
+        if report and (folder := self.write_full_report(Path(report), ledger)):
+            terminalreporter.write_line(f"claims report: {folder / 'report.html'}, {folder / 'report.md'}, {folder / 'claims.json'}")
+        for problem in self.write_problems:
+            terminalreporter.write_line(problem, red=True)
+        if self.baseline_lines:
+            terminalreporter.section(f"claims baseline {self.config.getoption('--claims-baseline')}")
+            for line in self.baseline_lines:
+                terminalreporter.write_line(line)
+
+    def write_full_report(self, folder: Path, ledger: list[str]) -> Path | None:
+        try:
+            return write_report(folder, self.records, ledger)
+        except OSError as error:
+            self.tell(f"could not write the report in {folder}: {error.strerror or error}.")
+            return None

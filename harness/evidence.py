@@ -54,6 +54,7 @@ class Evidence:
     measured: dict[str, Any] = field(default_factory=dict)
     decision: Decision | None = None
     control: Decision | None = None
+    timed: bool = False
 
     @property
     def document(self) -> dict:
@@ -62,12 +63,22 @@ class Evidence:
     def measure(self, **values: Any) -> None:
         self.measured.update({name: plain(v) for name, v in values.items()})
 
+    def measure_timings(self, **values: Any) -> None:
+        """Record wall-clock times (and numbers made from them), which change from run to run on one machine;
+        a baseline then compares this check by its verdict alone."""
+        self.timed = True
+        self.measure(**values)
+
     def conclude(self, decision: Decision, *, control: Decision) -> None:
         """Record the verdict and the negative control's, then hold the check to both.
 
         The control is the same rule run where the effect must be absent; it must not be supported.
         """
         self.decision, self.control = decision, control
+        for label, part in (("rule", decision), ("negative control", control)):
+            if part.nonfinite:
+                raise ClaimCheckFailed(f"{self.claim.id}: the {label} was given {part.nonfinite} NaN or infinite "
+                                       f"values (did a training run diverge?), so it decided nothing. {part.summary()}")
         if decision.verdict != self.expected:
             raise ClaimCheckFailed(f"{self.claim.id}: verdict {decision.verdict}, expected {self.expected}. "
                                    f"{decision.summary()}")
@@ -84,6 +95,7 @@ class Evidence:
             "expected": self.expected.value,
             "passed": passed,
             "measured": self.measured,
+            "timed": self.timed,
             "document": plain(self.document),
             "seeds": self.seeds,
             "device": self.device,

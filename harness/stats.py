@@ -29,11 +29,31 @@ def _verdict(lo: float, hi: float, threshold: float, side: Side) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
+def _nonfinite_note(decision: Decision) -> str:
+    if not decision.nonfinite:
+        return ""
+    return f"; {decision.nonfinite} of the {decision.n} values are NaN or infinite, so it decides nothing"
+
+
+def _undecidable(rule: str, name: str, threshold: float, n: int, nonfinite: int, alpha: float | None) -> Decision:
+    """What a rule returns when some of its values are not finite: inconclusive, with no effect or interval."""
+    nan = float("nan")
+    decision = Decision(Verdict.INCONCLUSIVE, rule, name, nan, (nan, nan), threshold, n, alpha, nonfinite=nonfinite)
+    return replace(decision, rule=rule + _nonfinite_note(decision))
+
+
+def _count_nonfinite(*values: np.ndarray) -> int:
+    """How many positions hold a NaN or an infinity in any of the (equally long) arrays."""
+    return int(np.logical_or.reduce([~np.isfinite(v) for v in values]).sum())
+
+
 def mean_test(samples: Sequence[float], threshold: float, *, side: Side = "above",
               alpha: float = 0.01, name: str = "mean") -> Decision:
     """Student-t interval on the mean of independent samples (one per seed)."""
     x = np.asarray(samples, dtype=np.float64)
     n = x.size
+    if nonfinite := _count_nonfinite(x):
+        return _undecidable(f"t-interval on the mean, {side} {threshold:g}", name, threshold, n, nonfinite, alpha)
     mean = float(x.mean())
     sem = float(x.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
     if sem == 0.0:
@@ -52,7 +72,7 @@ def paired_test(a: Sequence[float], b: Sequence[float], margin: float = 0.0, *, 
     """Paired comparison across seeds: is a - b above (or below) `margin`?"""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     decision = mean_test(diff, margin, side=side, alpha=alpha, name=name)
-    return replace(decision, rule=f"paired t-interval on the difference, {side} {margin:g}")
+    return replace(decision, rule=f"paired t-interval on the difference, {side} {margin:g}" + _nonfinite_note(decision))
 
 
 def within_test(samples: Sequence[float], low: float, high: float, *, outside: bool = False,
@@ -71,7 +91,8 @@ def within_test(samples: Sequence[float], low: float, high: float, *, outside: b
     if outside:
         verdict = {Verdict.SUPPORTED: Verdict.REFUTED, Verdict.REFUTED: Verdict.SUPPORTED}.get(verdict, verdict)
     where = "outside" if outside else "inside"
-    return replace(nearest, verdict=verdict, rule=f"t-interval on the mean, {where} ({low:g}, {high:g})")
+    return replace(nearest, verdict=verdict,
+                   rule=f"t-interval on the mean, {where} ({low:g}, {high:g})" + _nonfinite_note(nearest))
 
 
 def rate_test(successes: int, n: int, rate: float, *, side: Side = "above",
@@ -87,8 +108,12 @@ def rate_test(successes: int, n: int, rate: float, *, side: Side = "above",
 def slope_test(x: Sequence[float], y: Sequence[float], threshold: float, *, side: Side = "below",
                alpha: float = 0.01, name: str = "slope") -> Decision:
     """t-interval on a least-squares slope of y on x."""
-    fit = stats.linregress(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     n = len(x)
+    if nonfinite := _count_nonfinite(x, y):
+        return _undecidable(f"t-interval on a regression slope, {side} {threshold:g}", name, threshold, n, nonfinite,
+                            alpha)
+    fit = stats.linregress(x, y)
     half = float(stats.t.ppf(1 - alpha, n - 2)) * float(fit.stderr)
     lo, hi = fit.slope - half, fit.slope + half
     return Decision(_verdict(lo, hi, threshold, side), f"t-interval on a regression slope, {side} {threshold:g}",
@@ -98,6 +123,8 @@ def slope_test(x: Sequence[float], y: Sequence[float], threshold: float, *, side
 def exact_test(value: float, threshold: float, *, side: Side = "below", name: str = "value") -> Decision:
     """For deterministic quantities (worst-case errors, exact counts): no interval, no inconclusive."""
     value = float(value)
+    if not np.isfinite(value):
+        return _undecidable(f"exact comparison, {side} {threshold:g}", name, threshold, 1, 1, None)
     verdict = _verdict(value, value, threshold, side)
     if verdict is Verdict.INCONCLUSIVE:
         verdict = Verdict.REFUTED
@@ -108,12 +135,18 @@ def all_of(decisions: Sequence[Decision], name: str) -> Decision:
     """A conjunction of sub-claims: supported if all are, refuted if any is, else inconclusive.
 
     The effect reported is the weakest part's: the first refuted part, else the first inconclusive one.
+    A part given NaN or infinite values makes the whole inconclusive (and is the one reported), even
+    beside a refuted part: a diverged run is no evidence either way, and should not hide behind one.
     """
     verdict, weakest = Verdict.SUPPORTED, decisions[0]
     for candidate in (Verdict.INCONCLUSIVE, Verdict.REFUTED):
         failing = [d for d in decisions if d.verdict is candidate]
         if failing:
             verdict, weakest = candidate, failing[0]
+    nonfinite = sum(d.nonfinite for d in decisions)
+    if nonfinite:
+        verdict, weakest = Verdict.INCONCLUSIVE, next(d for d in decisions if d.nonfinite)
     parts = "; ".join(f"{d.effect_name}: {d.verdict}" for d in decisions)
-    return replace(weakest, verdict=verdict, rule=f"all of [{parts}]",
-                   effect_name=f"{name} / {weakest.effect_name}")
+    note = f"; its parts were given {nonfinite} NaN or infinite values, so it decides nothing" if nonfinite else ""
+    return replace(weakest, verdict=verdict, rule=f"all of [{parts}]{note}",
+                   effect_name=f"{name} / {weakest.effect_name}", nonfinite=nonfinite)

@@ -20,7 +20,9 @@ class Decision:
 
     `effect` is the point estimate of the quantity the rule tests, `interval`
     its confidence interval (or the exact range, for deterministic checks), and
-    `threshold` the value the interval is compared with.
+    `threshold` the value the interval is compared with. `nonfinite` counts the NaN or
+    infinite values the rule was given (a diverged run, say): a rule decides nothing from
+    those, so such a decision is inconclusive and its check fails.
     """
 
     verdict: Verdict
@@ -32,6 +34,7 @@ class Decision:
     n: int
     alpha: float | None = None
     p_value: float | None = None
+    nonfinite: int = 0
 
     def to_json(self) -> dict:
         record = asdict(self)

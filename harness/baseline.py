@@ -1,0 +1,288 @@
+"""Regression baselines: one run's verdicts and numbers, each number with a tolerance, compared with a later run's.
+
+A baseline file is JSON that people may edit: every number carries its own tolerance, {"absolute": a,
+"relative": r}, and a later value v drifts from the stored b when |v - b| > a + r * |b| (element by element
+for lists). The defaults:
+
+- a decision's effect (the rule's, and the negative control's): absolute = the half-width of its confidence
+  interval, relative = 0. The interval is the run's own measure of how far its seeds alone could move the
+  effect, so a move beyond it is more than the seeds' noise. An exact decision has no interval; there the
+  scale is half its distance from the threshold, so drift is flagged before the verdict could flip.
+- every measured number: relative 5% plus a tiny absolute part (for values at 0). A run repeated with the
+  same seed, device and versions reproduces them, so anything beyond rounding is a change; 5% leaves room
+  for other thread counts and BLAS paths, which reorder floating-point sums.
+- a check that timed something (evidence.measure_timings) keeps no numbers: timings move with the machine's load
+  from run to run, so such a check is compared by its verdict alone.
+
+Refreshing a baseline keeps the tolerances already in it (so edits survive) and gives new numbers the defaults.
+Checks that did not run keep their entries, unless the file came from another device, versions or base seed:
+then only this run's checks are kept.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from harness.files import write_atomically
+
+FORMAT = 1
+RELATIVE = 0.05
+ABSOLUTE = 1e-12
+ABOUT = ("Claims baseline: each check's verdict and numbers. A number drifts when |now - value| > "
+         "absolute + relative * |value| (element-wise for lists); edit tolerances freely, refreshing keeps them.")
+
+
+class BaselineError(ValueError):
+    """A baseline file that cannot be used; the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class Drift:
+    claim: str
+    check: str
+    scale: str
+    number: str
+    baseline: str
+    now: str
+    tolerance: str
+
+
+@dataclass
+class Comparison:
+    drifts: list[Drift] = field(default_factory=list)
+    compared: int = 0
+    not_run: int = 0
+    new: list[str] = field(default_factory=list)
+    provenance_differs: str = ""   # empty when the baseline came from this run's device, versions and seed
+
+
+def provenance(versions: dict[str, str], device: str, base_seed: int) -> dict[str, Any]:
+    return {"versions": dict(versions), "device": device, "base_seed": base_seed}
+
+
+def device_name(device: torch.device) -> str:
+    """The device's kind and model, which is what decides its floating-point results (not its index)."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"{device.type} ({platform.machine()})"
+
+
+def _key(record: dict) -> tuple[str, str, str]:
+    return record["claim"], record.get("test", record["check"]), record["scale"]
+
+
+def _label(record: dict) -> str:
+    """The check's name, with its parameters other than the scale (test_x[fast-tanh] -> test_x[tanh])."""
+    test = record.get("test", record["check"])
+    params = test.removeprefix(record["check"]).strip("[]").split("-")
+    others = [p for p in params if p and p != record["scale"]]
+    return f"{record['check']}[{'-'.join(others)}]" if others else record["check"]
+
+
+def _ran(records: Iterable[dict]) -> list[dict]:
+    return [r for r in records if r.get("verdict") not in (None, "skipped")]
+
+
+def _flat(prefix: str, value: Any) -> dict[str, Any]:
+    """Numbers and (nested) lists of numbers under dotted names; dicts are opened, other values dropped."""
+    if isinstance(value, dict):
+        return {k: v for name, inner in value.items() for k, v in _flat(f"{prefix}.{name}", inner).items()}
+    return {prefix: value} if _is_number(value) else {}
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(_is_number(v) for v in value)
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or value in ("nan", "inf", "-inf")
+
+
+def _decision_tolerance(decision: dict) -> dict[str, float]:
+    lo, hi = (float(v) for v in decision["interval"])
+    effect, threshold = float(decision["effect"]), float(decision["threshold"])
+    half_width = (hi - lo) / 2
+    if math.isfinite(half_width) and half_width > 0:
+        return {"absolute": half_width, "relative": 0.0}
+    if math.isfinite(effect) and math.isfinite(threshold) and effect != threshold:
+        return {"absolute": abs(effect - threshold) / 2, "relative": 0.0}
+    return {"absolute": ABSOLUTE, "relative": RELATIVE}
+
+
+def numbers_of(record: dict) -> dict[str, dict[str, Any]]:
+    """A check's numbers, each {"value": ..., "tolerance": {...}} with the default tolerance; none for a check that
+    timed something (its verdict is compared, its numbers would drift with the machine's load)."""
+    numbers: dict[str, dict[str, Any]] = {}
+    if record.get("timed"):
+        return numbers
+    for part, label in (("decision", "effect"), ("control", "control effect")):
+        if record.get(part):
+            numbers[label] = {"value": record[part]["effect"], "tolerance": _decision_tolerance(record[part])}
+    for name, value in _flat("measured", record.get("measured", {})).items():
+        numbers[name] = {"value": value, "tolerance": {"absolute": ABSOLUTE, "relative": RELATIVE}}
+    return numbers
+
+
+def _entry(record: dict, old: dict | None) -> dict:
+    numbers = numbers_of(record)
+    for name, number in numbers.items():
+        if old and name in old["numbers"]:
+            number["tolerance"] = old["numbers"][name]["tolerance"]
+    return {"claim": record["claim"], "check": record["check"], "test": record.get("test", record["check"]),
+            "scale": record["scale"], "verdict": record["verdict"], "numbers": numbers}
+
+
+def refreshed(old: dict | None, records: Iterable[dict], written: dict) -> dict:
+    """The baseline after this run: its checks updated, other checks kept when `old` came from the same setup."""
+    kept = {_key(e): e for e in old["checks"]} if old and old["written"] == written else {}
+    tolerances = {_key(e): e for e in old["checks"]} if old else {}
+    for record in _ran(records):
+        kept[_key(record)] = _entry(record, tolerances.get(_key(record)))
+    checks = sorted(kept.values(), key=lambda e: _key(e))
+    return {"format": FORMAT, "about": ABOUT, "written": written, "checks": checks}
+
+
+def check_writable(path: Path) -> None:
+    """Raises BaselineError (one sentence) when a baseline cannot be written at `path`."""
+    if path.is_dir():
+        raise BaselineError(f"--claims-baseline {path}: that path is a folder; give a file name.")
+    existing = next(p for p in path.parents if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise BaselineError(f"--claims-baseline {path}: cannot create it, since {existing} is not a writable folder.")
+
+
+def update(path: Path, records: list[dict], now: dict) -> list[str]:
+    """Write the refreshed baseline; returns what to tell the user (one line)."""
+    try:
+        old = read_baseline(path) if path.exists() else None
+    except BaselineError:
+        old = None  # an unreadable file is replaced
+    baseline = refreshed(old, records, now)
+    try:
+        write_atomically(path, json.dumps(baseline, indent=1, allow_nan=False) + "\n")
+    except OSError as error:
+        return [f"could not write the baseline {path}: {error.strerror or error}."]
+    return [f"wrote {path}: {len(baseline['checks'])} checks, {len(_ran(records))} of them from this run."]
+
+
+def read_baseline(path: Path) -> dict:
+    """The baseline stored at `path`; BaselineError (one sentence) when it is missing or not a baseline file."""
+    try:
+        baseline = json.loads(Path(path).read_text(encoding="utf-8"))
+        _validate(baseline)
+    except FileNotFoundError:
+        raise BaselineError(f"--claims-baseline {path}: no such file; write one first with "
+                            "--claims-baseline-update.") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise BaselineError(f"--claims-baseline {path}: not a readable baseline file ({type(error).__name__}: "
+                            f"{error}); rewrite it with --claims-baseline-update.") from None
+    return baseline
+
+
+def _validate(baseline: dict) -> None:
+    """Raises (KeyError, TypeError, ValueError) unless every field compare() reads is there."""
+    if baseline.get("format") != FORMAT:
+        raise ValueError(f"format {baseline.get('format')!r}, expected {FORMAT}")
+    missing = {"versions", "device", "base_seed"} - baseline["written"].keys()
+    if missing:
+        raise KeyError(", ".join(sorted(missing)))
+    for entry in baseline["checks"]:
+        if not isinstance(entry["verdict"], str) or not all(isinstance(part, str) for part in _key(entry)):
+            raise TypeError(f"a check entry lacks its names or verdict: {entry}")
+        for name, number in entry["numbers"].items():
+            if "value" not in number or not _is_number(number["value"]):
+                raise ValueError(f"{name} has no numeric value")
+            tolerance = number["tolerance"]
+            if not all(isinstance(tolerance[part], (int, float)) for part in ("absolute", "relative")):
+                raise TypeError(f"{name}'s tolerance needs numeric absolute and relative parts")
+
+
+def _within(now: Any, then: Any, tolerance: dict[str, float]) -> bool:
+    if isinstance(then, list) or isinstance(now, list):
+        return (isinstance(then, list) and isinstance(now, list) and len(then) == len(now)
+                and all(_within(n, t, tolerance) for n, t in zip(now, then)))
+    if isinstance(then, str) or isinstance(now, str):  # non-finite values are stored as "nan", "inf", "-inf"
+        return now == then
+    return abs(now - then) <= tolerance["absolute"] + tolerance["relative"] * abs(then)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _tolerance_text(tolerance: dict[str, float]) -> str:
+    parts = [f"{float(tolerance['absolute']):.3g}" if tolerance["absolute"] else "",
+             f"{float(tolerance['relative']):.3g} x |baseline|" if tolerance["relative"] else ""]
+    return "± " + (" + ".join(p for p in parts if p) or "0")
+
+
+def _provenance_note(written: dict, now: dict) -> str:
+    differences = [f"{name} {written['versions'].get(name, '?')} (now {version})"
+                   for name, version in now["versions"].items() if written["versions"].get(name) != version]
+    for name in ("device", "base_seed"):
+        if written[name] != now[name]:
+            differences.append(f"{name.replace('_', ' ')} {written[name]} (now {now[name]})")
+    return "; ".join(differences)
+
+
+def compare(baseline: dict, records: Iterable[dict], now: dict) -> Comparison:
+    """This run's records against the baseline: verdict changes and numbers beyond their tolerance are drift."""
+    stored = {_key(e): e for e in baseline["checks"]}
+    ran = {_key(r): r for r in _ran(records)}
+    comparison = Comparison(not_run=len(stored.keys() - ran.keys()),
+                            provenance_differs=_provenance_note(baseline["written"], now))
+    for key, record in ran.items():
+        entry = stored.get(key)
+        if entry is None:
+            comparison.new.append(f"{record['claim']} {_label(record)} ({record['scale']})")
+            continue
+        comparison.compared += 1
+        comparison.drifts += _drifts(entry, record)
+    return comparison
+
+
+def _drifts(entry: dict, record: dict) -> list[Drift]:
+    row = (record["claim"], _label(record), record["scale"])
+    drifts = []
+    if entry["verdict"] != record["verdict"]:
+        drifts.append(Drift(*row, "verdict", entry["verdict"], record["verdict"], "must match"))
+    numbers = numbers_of(record)
+    for name, number in entry["numbers"].items():
+        now = numbers.get(name, {}).get("value", "missing")
+        if now == "missing" or not _within(now, number["value"], number["tolerance"]):
+            drifts.append(Drift(*row, name, _text(number["value"]), _text(now), _tolerance_text(number["tolerance"])))
+    return drifts
+
+
+def comparison_lines(comparison: Comparison, path: Path) -> list[str]:
+    """The section printed at the end of a run: a header, the drift table if any, and the counts."""
+    lines = []
+    if comparison.provenance_differs:
+        lines.append(f"note: {path} was written with another setup: {comparison.provenance_differs}")
+    if comparison.drifts:
+        lines += _table(comparison.drifts)
+    fails = " (so this run fails)" if comparison.drifts else ""
+    counts = (f"{comparison.compared} checks compared, {len(comparison.drifts)} drifts{fails}; "
+              f"{comparison.not_run} in the baseline did not run (not compared); {len(comparison.new)} new")
+    lines.append(counts + (":" if comparison.new else "."))
+    lines += [f"  new: {name}" for name in comparison.new]
+    return lines
+
+
+def _table(drifts: list[Drift]) -> list[str]:
+    head = Drift("claim", "check", "scale", "number", "baseline", "now", "tolerance")
+    rows = [[d.claim, d.check, d.scale, d.number, _clip(d.baseline), _clip(d.now), d.tolerance]
+            for d in (head, *drifts)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -1,0 +1,120 @@
+"""How often each fast check's verdict depends on the base seed.
+
+    python -m harness.flake --runs 20
+
+runs `pytest -m fast claims -n 2` under base seeds 0..runs-1, `parallel` runs at a time, each with its own
+--claims-report folder, then prints per check how many runs gave a verdict other than the expected one
+(or failed it otherwise: the negative control supported, an error) and under which seeds, and a total.
+Exits 1 if any did, or if a run left no claims.json. Extra arguments after `--` go to every pytest run.
+
+The defaults come from timing two seeds on a busy 2-core machine: one run at a time with -n 2 (one torch
+thread per worker) took 97 s; two at a time with -n 2, 106 s; two at a time without xdist, 629 s, since each
+run then takes both cores' worth of torch threads and four threads spinning on two cores waste most of it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_command(seed: int, report: Path, workers: int, extra: list[str]) -> list[str]:
+    xdist = ["-n", str(workers)] if workers > 1 else []
+    return [sys.executable, "-m", "pytest", "-m", "fast", "claims", "-p", "no:cacheprovider", "-q", *xdist,
+            "--claims-seed", str(seed), "--claims-report", str(report), *extra]
+
+
+def run_seed(seed: int, folder: Path, workers: int, extra: list[str]) -> list[dict] | None:
+    """The seed's claims.json records; None when the run left none or stopped short of the end (exit status
+    other than 0, all passed, or 1, some failed). Its output is in seed<N>.log."""
+    report = folder / f"seed{seed}"
+    with open(folder / f"seed{seed}.log", "w") as log:
+        done = subprocess.run(pytest_command(seed, report, workers, extra), cwd=ROOT, stdout=log,
+                              stderr=subprocess.STDOUT)
+    path = report / "claims.json"
+    return json.loads(path.read_text()) if path.exists() and done.returncode in (0, 1) else None
+
+
+def failure(record: dict) -> str | None:
+    """Why a record's check failed, in a word or two; None when it gave its expected verdict and passed."""
+    if record["verdict"] == "skipped" or record["passed"]:
+        return None
+    if record["verdict"] != record["expected"]:
+        return record["verdict"]
+    return "control supported" if (record.get("control") or {}).get("verdict") == "supported" else "failed"
+
+
+def check_name(record: dict) -> str:
+    return f"{record['claim']} {record.get('test', record['check'])}"
+
+
+def tally(runs: dict[int, list[dict]]) -> dict[str, list[tuple[int, str]]]:
+    """check -> [(seed, why)] for every run where it failed or is missing; every check that ran is a key."""
+    failures: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    names = {check_name(r) for records in runs.values() for r in records}
+    for seed, records in sorted(runs.items()):
+        by_name = {check_name(r): r for r in records}
+        for name in sorted(names):
+            why = failure(by_name[name]) if name in by_name else "missing"
+            failures[name] += [(seed, why)] if why else []
+    return failures
+
+
+def ran(runs: dict[int, list[dict]]) -> dict[str, int]:
+    """check -> in how many runs it ran (was not skipped)."""
+    counts: dict[str, int] = defaultdict(int)
+    for records in runs.values():
+        for record in records:
+            counts[check_name(record)] += record["verdict"] != "skipped"
+    return counts
+
+
+def table(failures: dict[str, list[tuple[int, str]]], ran: dict[str, int]) -> list[str]:
+    """One line per check: how many of the runs where it ran differed, and under which seeds (skipped: never ran)."""
+    width = max(len(name) for name in failures)
+    lines = [f"{'check':<{width}}  differed  seeds (verdict)"]
+    for name in sorted(failures):
+        count = f"{len(failures[name])}/{ran[name]}" if ran[name] else "skipped"
+        seeds = ", ".join(f"{seed} ({why})" for seed, why in failures[name])
+        lines.append(f"{name:<{width}}  {count:<8}  {seeds}".rstrip())
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.flake", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20, help="base seeds 0..RUNS-1 (default 20)")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at a time (default 1)")
+    parser.add_argument("--workers", type=int, default=2, help="xdist workers per run (default 2; 1: no xdist)")
+    parser.add_argument("--keep", type=Path, default=None, help="keep each run's report and log in this folder")
+    parser.add_argument("pytest_args", nargs="*", help="after --: passed to every pytest run")
+    args = parser.parse_args(argv)
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="claims-flake-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(args.parallel) as pool:
+        results = dict(zip(range(args.runs), pool.map(lambda s: run_seed(s, folder, args.workers, args.pytest_args),
+                                                       range(args.runs))))
+    lost = sorted(seed for seed, records in results.items() if records is None)
+    finished = {seed: records for seed, records in results.items() if records is not None}
+    failures, counts = tally(finished), ran(finished)
+    print("\n".join(table(failures, counts)) if failures else "no check ran")
+    differed = sum(len(f) for f in failures.values())
+    print(f"total: {differed} verdicts differed from expected, in {sum(1 for f in failures.values() if f)} of "
+          f"{sum(1 for c in counts.values() if c)} checks that ran ({sum(1 for c in counts.values() if not c)} "
+          f"skipped in every run), over {len(finished)} base seeds ({time.perf_counter() - start:.0f} s; "
+          f"reports in {folder})")
+    if lost:
+        print(f"no claims.json from base seeds {', '.join(map(str, lost))}: see seed<N>.log in {folder}")
+    return 1 if differed or lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
