@@ -3,7 +3,14 @@
 The document's 2 -> 8 -> 8 -> 1 net (sigmoid output, binary cross-entropy, zero biases) is trained with
 sigmoid hidden layers (weights N(0, 1/fan_in): LeCun's scale, which the document calls Xavier) and with
 ReLU hidden layers (N(0, 2/fan_in), He), many seeds of each as one batched model. All four claims read
-the same two runs, trained once per module (per xdist worker).
+the same two runs, trained once per module and scale (per xdist worker).
+
+Full scale is the same protocol with the statistics the document's single run lacks: FULL trains eight times the
+nets, and continues them four times as long as the fast scale does, to sixteen times the document-like budget.
+The document-like budget itself stays: it is where the document's plateau is (at four times it, 1200 steps, most
+sigmoid nets have left the plateau, their accuracy is within the ACCURACY_GAP of ReLU's, and their agreement with
+the linear classifier sits at the AGREEMENT_GAP, so those verdicts would flicker between base seeds). About 40 s on
+one CPU core.
 """
 from __future__ import annotations
 
@@ -59,31 +66,45 @@ MAGNITUDE = Claim(
 
 # The document trains with a plain full-batch gradient-descent loop in numpy and names no learning rate,
 # step count, data size or noise. Chosen here and kept fixed:
-SEEDS = 32                      # nets per activation; seed i of both activations sees the same data
-TRAIN_POINTS, TEST_POINTS = 256, 1000
 NOISE = 0.2                     # std of the Gaussian noise on both coordinates (harness.data.two_moons)
 WIDTHS = (2, 8, 8, 1)
 INITS = {"sigmoid": "lecun", "relu": "he"}   # the document's sqrt(1/fan_in) and sqrt(2/fan_in)
 LEARNING_RATE = 1.0             # full-batch gradient descent, no momentum, as the document's loop
-STEPS = 300                     # the document-like budget: at this rate the sigmoid nets reach their plateau by
-                                # about step 250, and most leave it between steps 400 and 1000
-LONGER = 4 * STEPS              # the same training continued, to see whether the sigmoid plateau lasts
 PLATEAU_BOUND = 0.05            # plateau: the loss falls by less than 5% (relative) over the last half of training
 FAR_ABOVE = 2.0                 # "far above": sigmoid's final loss more than twice ReLU's, per seed (geometric mean)
 ACCURACY_GAP = 5.0              # percentage points of test accuracy that ReLU must gain over sigmoid
 AGREEMENT_GAP = 0.05            # "far more": agreement with the linear classifier higher by 5 points of share
 FAR_LARGER = 5.0                # "far larger": ReLU's second-layer pre-activation peak over sigmoid's output peak
 LOGISTIC_ITERATIONS = 30        # Newton steps; the fit converges to float precision well before
+CURVE_POINTS = 100              # the training-loss curves in the plateau check's evidence, for the report's plot
+GRID_POINTS = 60                # per axis, the grid of the decision-boundary plot
+GRID_MARGIN = 0.25              # the grid reaches this far beyond the outermost training points
+MOONS_POINTS = 200              # training points of seed 0 drawn under the boundaries
+
+
+@dataclass(frozen=True)
+class Protocol:
+    seeds: int                  # nets per activation; seed i of both activations sees the same data
+    train_points: int
+    test_points: int
+    steps: int                  # the document-like budget
+    longer: int                 # the same training continued, to see whether the sigmoid plateau lasts
+
+
+# At 300 steps the sigmoid nets reach their plateau by about step 250, and most leave it between steps 400 and 1000.
+FAST = Protocol(seeds=32, train_points=256, test_points=1000, steps=300, longer=1200)
+FULL = Protocol(seeds=256, train_points=256, test_points=1000, steps=300, longer=4800)
 
 
 @dataclass(frozen=True)
 class Runs:
+    protocol: Protocol
     data: Dataset
-    histories: dict[str, History]   # per activation: LONGER steps, with a snapshot after STEPS
+    histories: dict[str, History]   # per activation: protocol.longer steps, with a snapshot after protocol.steps
     linear: Tensor                  # per seed, the logistic regression fitted to the training set [S, 3]
 
     def net(self, act: str, steps: int) -> Net:
-        """The net after `steps` updates (the trained one for LONGER, the snapshot for STEPS)."""
+        """The net after `steps` updates (the trained one for protocol.longer, the snapshot for protocol.steps)."""
         history = self.histories[act]
         return history.net if steps == history.config.steps else history.snapshots[steps]
 
@@ -94,20 +115,22 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def runs(device: torch.device, base_seed: int) -> Runs:
-    """Both nets trained once per module: every check reads the same runs."""
+def runs(scale: str, device: torch.device, base_seed: int) -> Runs:
+    """Both nets trained once per module and scale: every check reads the same runs."""
+    protocol = FAST if scale == "fast" else FULL
     generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, PLATEAU.id, "data"))
-    x_train, y_train = two_moons(TRAIN_POINTS, NOISE, generator, (SEEDS,))
-    x_test, y_test = two_moons(TEST_POINTS, NOISE, generator, (SEEDS,))
+    x_train, y_train = two_moons(protocol.train_points, NOISE, generator, (protocol.seeds,))
+    x_test, y_test = two_moons(protocol.test_points, NOISE, generator, (protocol.seeds,))
     data = Dataset(x_train, y_train, x_test, y_test)
-    seeds = derive_seeds(base_seed, SEEDS, PLATEAU.id, "nets")
-    histories = {act: train(config(act), data, seeds) for act in INITS}
-    return Runs(data, histories, fit_logistic_regression(x_train, y_train))
+    seeds = derive_seeds(base_seed, protocol.seeds, PLATEAU.id, "nets")
+    histories = {act: train(config(act, protocol), data, seeds) for act in INITS}
+    return Runs(protocol, data, histories, fit_logistic_regression(x_train, y_train))
 
 
-def config(act: str) -> TrainConfig:
+def config(act: str, protocol: Protocol) -> TrainConfig:
     return TrainConfig(widths=WIDTHS, activation=act, init=INITS[act], loss="bce", optimizer="sgd",
-                       lr=LEARNING_RATE, steps=LONGER, snapshot_at=(STEPS,), dead_at=(STEPS,))
+                       lr=LEARNING_RATE, steps=protocol.longer, snapshot_at=(protocol.steps,),
+                       dead_at=(protocol.steps,))
 
 
 def fit_logistic_regression(x: Tensor, y: Tensor) -> Tensor:
@@ -161,23 +184,46 @@ def check_plateau(evidence, runs: Runs, steps: int) -> None:
     evidence.conclude(decision, control=control)
 
 
-@PLATEAU.check(expected="supported")
+def loss_curves(runs: Runs) -> dict[str, list]:
+    """Each activation's training loss, averaged over seeds, at CURVE_POINTS steps spread over the whole run."""
+    steps = list(range(0, runs.protocol.longer, max(1, runs.protocol.longer // CURVE_POINTS)))
+    return {"loss_curve_steps": steps,
+            **{f"loss_curve_{act}": runs.histories[act].loss[steps].double().mean(-1) for act in INITS}}
+
+
+def decision_boundaries(runs: Runs) -> dict[str, list]:
+    """Seed 0's nets after the document-like budget: P(class 1) on a grid over its training points, rows along y,
+    and MOONS_POINTS of those points as [x, y, label]."""
+    points, labels = runs.data.x_train[0], runs.data.y_train[0]
+    low, high = (points.amin(0) - GRID_MARGIN).tolist(), (points.amax(0) + GRID_MARGIN).tolist()
+    xs, ys = (torch.linspace(low[i], high[i], GRID_POINTS, device=points.device) for i in range(2))
+    grid = torch.cartesian_prod(ys, xs).flip(-1)
+    shown = torch.linspace(0, len(labels) - 1, min(MOONS_POINTS, len(labels))).round().long().tolist()
+    with torch.no_grad():
+        return {"boundary_x": xs, "boundary_y": ys,
+                **{f"boundary_probability_{act}": torch.sigmoid(runs.net(act, runs.protocol.steps)(grid)[0, :, 0])
+                   .view(GRID_POINTS, GRID_POINTS) for act in INITS},
+                "moons_points": [[*points[i].tolist(), int(labels[i])] for i in shown]}
+
+
+@PLATEAU.check(expected="supported", scales=("fast", "full"))
 def test_sigmoid_loss_plateaus_far_above_relu(scale, evidence, runs):
-    check_plateau(evidence, runs, STEPS)
+    check_plateau(evidence, runs, runs.protocol.steps)
     dead_layers = torch.stack([layer[0].all(-1) for layer in runs.histories["relu"].dead]).any(0)
-    evidence.measure(relu_nets_with_a_dead_layer=dead_layers.sum())
+    evidence.measure(relu_nets_with_a_dead_layer=dead_layers.sum(), **loss_curves(runs), **decision_boundaries(runs))
 
 
-@PLATEAU.check(expected="refuted",
-               reason=f"the plateau is transient: trained {LONGER // STEPS} times longer with the same optimizer, "
-                      "most sigmoid nets leave it and their loss keeps falling well past the plateau bound")
+@PLATEAU.check(expected="refuted", scales=("fast", "full"),
+               reason=f"the plateau is transient: trained longer with the same optimizer ({FAST.longer // FAST.steps} "
+                      f"times at fast scale, {FULL.longer // FULL.steps} at full), most sigmoid nets leave it and their "
+                      "loss keeps falling well past the plateau bound")
 def test_sigmoid_plateau_lasts_under_longer_training(scale, evidence, runs):
-    check_plateau(evidence, runs, LONGER)
+    check_plateau(evidence, runs, runs.protocol.longer)
 
 
-@PLATEAU.check(expected="supported")
+@PLATEAU.check(expected="supported", scales=("fast", "full"))
 def test_relu_net_is_more_accurate_on_held_out_moons(scale, evidence, runs):
-    relu, sigmoid = (100 * runs.evaluate(act, STEPS, "test")[1] for act in ("relu", "sigmoid"))
+    relu, sigmoid = (100 * runs.evaluate(act, runs.protocol.steps, "test")[1] for act in ("relu", "sigmoid"))
     decision = paired_test(relu, sigmoid, ACCURACY_GAP, name="ReLU - sigmoid test accuracy (points)")
     control = paired_test(sigmoid, relu, ACCURACY_GAP, name="sigmoid - ReLU test accuracy (points)")
     evidence.measure(test_accuracy_sigmoid=sigmoid.mean(), test_accuracy_relu=relu.mean())
@@ -187,11 +233,11 @@ def test_relu_net_is_more_accurate_on_held_out_moons(scale, evidence, runs):
 def agreement_with_linear_classifier(runs: Runs, act: str) -> Tensor:
     """Per seed, the share of test points where the net and the logistic regression predict the same class."""
     x = runs.data.x_test
-    same = (runs.net(act, STEPS)(x).squeeze(-1) > 0) == (linear_logits(runs, x) > 0)
+    same = (runs.net(act, runs.protocol.steps)(x).squeeze(-1) > 0) == (linear_logits(runs, x) > 0)
     return same.double().mean(-1).cpu()
 
 
-@LINEAR_BOUNDARY.check(expected="supported")
+@LINEAR_BOUNDARY.check(expected="supported", scales=("fast", "full"))
 def test_sigmoid_predictions_agree_with_the_best_linear_classifier(scale, evidence, runs):
     sigmoid, relu = agreement_with_linear_classifier(runs, "sigmoid"), agreement_with_linear_classifier(runs, "relu")
     decision = paired_test(sigmoid, relu, AGREEMENT_GAP, name="sigmoid - ReLU agreement with logistic regression")
@@ -245,24 +291,24 @@ def check_collapse(evidence, runs: Runs, steps: int) -> None:
     evidence.conclude(decision, control=control)
 
 
-@COLLAPSE.check(expected="supported")
+@COLLAPSE.check(expected="supported", scales=("fast", "full"))
 def test_sigmoid_hidden_std_falls_across_layers_and_relu_does_not(scale, evidence, runs):
-    check_collapse(evidence, runs, STEPS)
+    check_collapse(evidence, runs, runs.protocol.steps)
 
 
-@COLLAPSE.check(expected="supported")
+@COLLAPSE.check(expected="supported", scales=("fast", "full"))
 def test_the_collapse_holds_after_longer_training(scale, evidence, runs):
-    check_collapse(evidence, runs, LONGER)
+    check_collapse(evidence, runs, runs.protocol.longer)
 
 
 def second_layer_peaks(runs: Runs, act: str) -> tuple[Tensor, Tensor]:
     """Per seed, the largest second-layer pre-activation magnitude and the largest second-layer output."""
-    _, hidden = runs.net(act, STEPS)(runs.data.x_train, keep=True)
+    _, hidden = runs.net(act, runs.protocol.steps)(runs.data.x_train, keep=True)
     pre, out = hidden[1]
     return pre.abs().amax((-1, -2)).double().cpu(), out.abs().amax((-1, -2)).double().cpu()
 
 
-@MAGNITUDE.check(expected="supported")
+@MAGNITUDE.check(expected="supported", scales=("fast", "full"))
 def test_relu_preactivations_far_exceed_sigmoid_outputs(scale, evidence, runs):
     relu_pre, relu_out = second_layer_peaks(runs, "relu")
     sigmoid_pre, sigmoid_out = second_layer_peaks(runs, "sigmoid")

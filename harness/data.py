@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from harness.cifar import Cifar10
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -62,6 +64,23 @@ def whitened(data: Dataset) -> Dataset:
     matrix = vectors @ torch.diag_embed(eigenvalues.rsqrt()) @ vectors.mT
     dtype = data.x_train.dtype
     return affine(data, matrix.to(dtype), (-mean @ matrix).to(dtype))
+
+
+def standardized(data: Dataset) -> Dataset:
+    """Every input feature shifted and scaled to mean 0 and std 1 over the training inputs (population std), each
+    per-seed draw its own; the test inputs go through the same map. A constant feature is only centred."""
+    mean = data.x_train.mean(-2, keepdim=True)
+    std = data.x_train.std(-2, keepdim=True, correction=0)
+    scale = torch.where(std > 0, std, torch.ones_like(std))
+    return Dataset((data.x_train - mean) / scale, data.y_train, (data.x_test - mean) / scale, data.y_test)
+
+
+def cifar_vectors(data: Cifar10, device: torch.device, dtype: torch.dtype = torch.float32) -> Dataset:
+    """CIFAR-10 for fully connected nets: each image flattened to 3072 inputs in the files' order (channel, row,
+    column), pixels scaled to [0, 1]. The images travel to the device as uint8 and are converted there."""
+    def vectors(images: Tensor) -> Tensor:
+        return images.flatten(1).to(device).to(dtype).div_(255)
+    return Dataset(vectors(data.x_train), data.y_train.to(device), vectors(data.x_test), data.y_test.to(device))
 
 
 def stripes(n: int, count: int, generator: torch.Generator, batch: tuple[int, ...] = (),
