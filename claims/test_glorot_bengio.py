@@ -165,6 +165,15 @@ def protocol(scale: str) -> Protocol:
 
 
 @pytest.fixture(scope="module")
+def data_facts(scale: str, request: pytest.FixtureRequest) -> dict[str, bool]:
+    """What the evidence notes about the data: at full scale, whether the CIFAR-10 files are the official ones (a
+    faithful re-encoding, such as the JPEG copy, is not)."""
+    if scale == "fast":
+        return {}
+    return {"cifar10_official_checksums": request.getfixturevalue("cifar10").checksums.official}
+
+
+@pytest.fixture(scope="module")
 def task(scale: str, protocol: Protocol, request: pytest.FixtureRequest, device: torch.device,
          base_seed: int) -> Dataset:
     """Fast: one task per seed, its own teacher, training and test points. Full: CIFAR-10, shared by all seeds."""
@@ -266,7 +275,8 @@ def majority_class_error(task: Dataset, classes: int) -> Tensor:
     return 100 * (1 - counts.amax(-1).double() / task.y_test.shape[-1])
 
 
-def check_pair(evidence, deep: dict[str, Deep], task: Dataset, better: str, worse: str) -> None:
+def check_pair(evidence, deep: dict[str, Deep], task: Dataset, data_facts: dict[str, bool], better: str,
+               worse: str) -> None:
     protocol = deep[better].protocol
     name = f"{worse} - {better} test error (points)"
     decision = outperforms(*paired(deep, better, worse), name)
@@ -277,16 +287,17 @@ def check_pair(evidence, deep: dict[str, Deep], task: Dataset, better: str, wors
                      **{f"training_loss_{act}": deep[act].loss_curve() for act in (better, worse)},
                      majority_class_error=majority_class_error(task, protocol.classes).mean().cpu(),
                      diverged_nets=sum(int(d.diverged.sum()) for d in deep.values()),
-                     loss_window_steps=protocol.loss_window, steps=protocol.steps, learning_rate=protocol.lr)
+                     loss_window_steps=protocol.loss_window, steps=protocol.steps, learning_rate=protocol.lr,
+                     **data_facts)
     evidence.conclude(decision, control=control)
 
 
 @RANKING.check(expected="supported", scales=("fast", "full"))
-def test_relu_outperforms_softsign(scale, evidence, deep, task):
+def test_relu_outperforms_softsign(scale, evidence, deep, task, data_facts):
     """From the standard init the ReLU nets start slowest (each ReLU layer keeps a sixth of the signal's variance,
     a tanh or softsign layer a third), their loss flat for the first 200 steps; they overtake by the end. The
     training-loss curves in the evidence show it; at mid-training the ReLU nets still trail."""
-    check_pair(evidence, deep, task, "relu", "softsign")
+    check_pair(evidence, deep, task, data_facts, "relu", "softsign")
 
 
 @RANKING.check(expected={"fast": "refuted", "full": "supported"}, scales=("fast", "full"),
@@ -295,13 +306,13 @@ def test_relu_outperforms_softsign(scale, evidence, deep, task):
                                "shrinks the signal more than tanh (slope 1 - x^2); softsign's gentler saturation, "
                                "which the paper credits, has 2.5 epochs here against the paper's millions of updates "
                                "to tell"})
-def test_softsign_outperforms_tanh(scale, evidence, deep, task):
-    check_pair(evidence, deep, task, "softsign", "tanh")
+def test_softsign_outperforms_tanh(scale, evidence, deep, task, data_facts):
+    check_pair(evidence, deep, task, data_facts, "softsign", "tanh")
 
 
 @RANKING.check(expected="supported", scales=("fast", "full"))
-def test_tanh_outperforms_sigmoid(scale, evidence, deep, task):
-    check_pair(evidence, deep, task, "tanh", "sigmoid")
+def test_tanh_outperforms_sigmoid(scale, evidence, deep, task, data_facts):
+    check_pair(evidence, deep, task, data_facts, "tanh", "sigmoid")
 
 
 BELOW = tuple(g for g in GAINS if g <= 1.0)
@@ -386,7 +397,8 @@ def top_layer_saturates(history: History, x: Tensor) -> Decision:
 
 
 @TOP_LAYER_SATURATION.check(expected="supported", scales=("fast", "full"))
-def test_sigmoid_top_hidden_layer_saturates_early_while_lower_layers_stay_near_half(scale, evidence, saturation):
+def test_sigmoid_top_hidden_layer_saturates_early_while_lower_layers_stay_near_half(scale, evidence, saturation,
+                                                                                    data_facts):
     histories, x = saturation.histories, saturation.x
     decision = top_layer_saturates(histories["sigmoid"], x)
     control = top_layer_saturates(histories["tanh"], x)
@@ -394,5 +406,5 @@ def test_sigmoid_top_hidden_layer_saturates_early_while_lower_layers_stay_near_h
                      learning_rate=saturation.protocol.saturation_lr,
                      **{f"{act}_layer_means": history.act_mean.mean(-1).T for act, history in histories.items()},
                      **{f"{act}_final_range_positions": range_positions(history, x).mean(-1)
-                        for act, history in histories.items()})
+                        for act, history in histories.items()}, **data_facts)
     evidence.conclude(decision, control=control)

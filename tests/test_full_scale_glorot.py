@@ -55,6 +55,7 @@ def test_full_scale_glorot_checks_run_end_to_end_on_tiny_cifar(pytester, tiny_pr
     for record in records:
         assert record["verdict"] in {v.value for v in Verdict}, record
         assert record["device"] == "cpu"
+        assert record["measured"]["cifar10_official_checksums"] is False  # the fixture's files are not the official
     ranking = [r for r in records if r["claim"] == "activation-ranking"]
     for record in ranking:
         assert {f"cifar10_test_error_{act}" for act in ("relu", "softsign", "tanh", "sigmoid")} <= record["measured"].keys()
