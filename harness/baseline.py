@@ -90,10 +90,10 @@ def _ran(records: Iterable[dict]) -> list[dict]:
     return [r for r in records if r.get("verdict") not in (None, "skipped")]
 
 
-def _flat(prefix: str, value: Any) -> dict[str, Any]:
+def _dotted(prefix: str, value: Any) -> dict[str, Any]:
     """Numbers and (nested) lists of numbers under dotted names; dicts are opened, other values dropped."""
     if isinstance(value, dict):
-        return {k: v for name, inner in value.items() for k, v in _flat(f"{prefix}.{name}", inner).items()}
+        return {k: v for name, inner in value.items() for k, v in _dotted(f"{prefix}.{name}", inner).items()}
     return {prefix: value} if _is_number(value) else {}
 
 
@@ -123,7 +123,7 @@ def numbers_of(record: dict) -> dict[str, dict[str, Any]]:
     for part, label in (("decision", "effect"), ("control", "control effect")):
         if record.get(part):
             numbers[label] = {"value": record[part]["effect"], "tolerance": _decision_tolerance(record[part])}
-    for name, value in _flat("measured", record.get("measured", {})).items():
+    for name, value in _dotted("measured", record.get("measured", {})).items():
         numbers[name] = {"value": value, "tolerance": {"absolute": ABSOLUTE, "relative": RELATIVE}}
     return numbers
 
