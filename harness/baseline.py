@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, Iterable
 
 import torch
 
-from harness.files import write_atomically
+from harness.files import folder_problem, write_atomically
 
 FORMAT = 1
 RELATIVE = 0.05
@@ -151,13 +150,13 @@ def check_writable(path: Path) -> None:
     """Raises BaselineError (one sentence) when a baseline cannot be written at `path`."""
     if path.is_dir():
         raise BaselineError(f"--claims-baseline {path}: that path is a folder; give a file name.")
-    existing = next(p for p in path.parents if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise BaselineError(f"--claims-baseline {path}: cannot create it, since {existing} is not a writable folder.")
+    if problem := folder_problem(path.parent):
+        raise BaselineError(f"--claims-baseline {path}: cannot write it there, since {problem}; "
+                            "choose a folder you can write to.")
 
 
-def update(path: Path, records: list[dict], now: dict) -> list[str]:
-    """Write the refreshed baseline; returns what to tell the user (one line)."""
+def update(path: Path, records: list[dict], now: dict) -> str:
+    """Write the refreshed baseline; returns what to tell the user, or raises BaselineError (one sentence)."""
     try:
         old = read_baseline(path) if path.exists() else None
     except BaselineError:
@@ -166,40 +165,56 @@ def update(path: Path, records: list[dict], now: dict) -> list[str]:
     try:
         write_atomically(path, json.dumps(baseline, indent=1, allow_nan=False) + "\n")
     except OSError as error:
-        return [f"could not write the baseline {path}: {error.strerror or error}."]
-    return [f"wrote {path}: {len(baseline['checks'])} checks, {len(_ran(records))} of them from this run."]
+        raise BaselineError(f"could not write the baseline {path}: {error.strerror or error}.") from None
+    return f"wrote {path}: {len(baseline['checks'])} checks, {len(_ran(records))} of them from this run."
 
 
 def read_baseline(path: Path) -> dict:
     """The baseline stored at `path`; BaselineError (one sentence) when it is missing or not a baseline file."""
     try:
         baseline = json.loads(Path(path).read_text(encoding="utf-8"))
-        _validate(baseline)
     except FileNotFoundError:
         raise BaselineError(f"--claims-baseline {path}: no such file; write one first with "
                             "--claims-baseline-update.") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise BaselineError(f"--claims-baseline {path}: not a readable baseline file ({type(error).__name__}: "
-                            f"{error}); rewrite it with --claims-baseline-update.") from None
+    except OSError as error:
+        raise BaselineError(f"--claims-baseline {path}: cannot be read ({error.strerror or error}).") from None
+    except ValueError as error:  # JSON and UTF-8 decoding errors
+        raise BaselineError(f"--claims-baseline {path}: not JSON ({error}); rewrite it with "
+                            "--claims-baseline-update.") from None
+    if problem := shape_problem(baseline):
+        raise BaselineError(f"--claims-baseline {path}: not a baseline file, since {problem}; rewrite it with "
+                            "--claims-baseline-update.")
     return baseline
 
 
-def _validate(baseline: dict) -> None:
-    """Raises (KeyError, TypeError, ValueError) unless every field compare() reads is there."""
+def shape_problem(baseline: Any) -> str | None:
+    """What keeps `baseline` from being one that compare() can read, in words; None when nothing does."""
+    if not isinstance(baseline, dict):
+        return f"it holds a JSON {type(baseline).__name__}, not an object"
     if baseline.get("format") != FORMAT:
-        raise ValueError(f"format {baseline.get('format')!r}, expected {FORMAT}")
-    missing = {"versions", "device", "base_seed"} - baseline["written"].keys()
-    if missing:
-        raise KeyError(", ".join(sorted(missing)))
-    for entry in baseline["checks"]:
-        if not isinstance(entry["verdict"], str) or not all(isinstance(part, str) for part in _key(entry)):
-            raise TypeError(f"a check entry lacks its names or verdict: {entry}")
-        for name, number in entry["numbers"].items():
-            if "value" not in number or not _is_number(number["value"]):
-                raise ValueError(f"{name} has no numeric value")
-            tolerance = number["tolerance"]
-            if not all(isinstance(tolerance[part], (int, float)) for part in ("absolute", "relative")):
-                raise TypeError(f"{name}'s tolerance needs numeric absolute and relative parts")
+        return f"its format is {baseline.get('format')!r}, not {FORMAT}"
+    written, checks = baseline.get("written"), baseline.get("checks")
+    if not isinstance(written, dict) or not {"versions", "device", "base_seed"} <= written.keys():
+        return "its 'written' entry lacks the versions, device or base seed"
+    if not isinstance(checks, list):
+        return "it has no list of 'checks'"
+    return next(filter(None, map(_entry_problem, checks)), None)
+
+
+def _entry_problem(entry: Any) -> str | None:
+    names = ("claim", "check", "scale", "verdict")
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(name), str) for name in names):
+        return f"a check entry lacks its claim, check, scale or verdict: {entry}"
+    numbers = entry.get("numbers")
+    if not isinstance(numbers, dict):
+        return f"the entry of {entry['check']} has no 'numbers' object"
+    for name, number in numbers.items():
+        if not isinstance(number, dict) or not _is_number(number.get("value")):
+            return f"{name} of {entry['check']} has no numeric value"
+        tolerance = number.get("tolerance")
+        if not isinstance(tolerance, dict) or not all(_is_number(tolerance.get(part)) for part in ("absolute", "relative")):
+            return f"{name} of {entry['check']} needs a tolerance with numeric absolute and relative parts"
+    return None
 
 
 def _within(now: Any, then: Any, tolerance: dict[str, float]) -> bool:

@@ -26,3 +26,24 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
 
 def write_atomically(path: Path, text: str) -> None:
     write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in `folder` (made if missing), as a clause; None when they can.
+
+    Asks the file system itself, with a file made and removed in the nearest folder that exists: permission bits
+    do not tell, for root or on a read-only or virtual file system such as /proc.
+    """
+    if folder.exists() and not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder, so no folder can be made there"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        return f"{existing} does not take new files ({error.strerror or error})"
+    return None

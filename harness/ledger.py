@@ -6,6 +6,8 @@ from typing import Iterable
 
 from harness.claim import SCALES
 
+SKIP_REASON_WIDTH = 90   # characters of a skip reason the ledger shows
+
 
 def _scale_cell(records: list[dict]) -> str:
     if not records:
@@ -40,6 +42,16 @@ def key_numbers(records: list[dict]) -> str:
     return ""
 
 
+def shortened(text: str, width: int = SKIP_REASON_WIDTH) -> str:
+    return text if len(text) <= width else text[:width - 3].rstrip() + "..."
+
+
+def skip_reasons(records: list[dict]) -> str:
+    """Why checks were skipped, each distinct reason once, shortened (claims.json keeps them whole)."""
+    reasons = list(dict.fromkeys(r.get("skip_reason", "") for r in records if r["verdict"] == "skipped"))
+    return "; ".join(f"skipped: {shortened(reason)}" for reason in reasons)
+
+
 def ledger_lines(records: Iterable[dict]) -> list[str]:
     by_claim: dict[str, list[dict]] = defaultdict(list)
     # headline checks (those expected to be supported) first, so the order does not follow completion order
@@ -50,5 +62,6 @@ def ledger_lines(records: Iterable[dict]) -> list[str]:
     for claim in sorted(by_claim):
         rs = by_claim[claim]
         cells = [f"{_scale_cell([r for r in rs if r['scale'] == s]):<24}" for s in SCALES]
-        lines.append(f"{claim:<{width}}  {'  '.join(cells)}  {key_numbers(rs)}".rstrip())
+        notes = "; ".join(filter(None, [key_numbers(rs), skip_reasons(rs)]))
+        lines.append(f"{claim:<{width}}  {'  '.join(cells)}  {notes}".rstrip())
     return lines

@@ -137,9 +137,14 @@ def test_refreshing_from_another_setup_starts_afresh(based):
 
 @pytest.mark.parametrize("content, says", [
     (None, "no such file; write one first with --claims-baseline-update."),
-    ("{not json", "not a readable baseline file (JSONDecodeError*"),
-    ('{"format": 99, "checks": []}', "not a readable baseline file (ValueError: format 99, expected 1)*"),
-    ('{"format": 1, "written": {}, "checks": []}', "not a readable baseline file (KeyError*"),
+    ("{not json", "not JSON (Expecting property name*); rewrite it with --claims-baseline-update."),
+    ("[]", "not a baseline file, since it holds a JSON list, not an object; rewrite it with --claims-baseline-update."),
+    ('{"a": 1}', "not a baseline file, since its format is None, not 1; rewrite it*"),
+    ('{"format": 99, "checks": []}', "not a baseline file, since its format is 99, not 1; rewrite it*"),
+    ('{"format": 1, "checks": []}', "not a baseline file, since its 'written' entry lacks the versions, device or "
+                                    "base seed; rewrite it*"),
+    ('{"format": 1, "written": {"versions": {}, "device": "cpu", "base_seed": 0}, "checks": [{"claim": "c"}]}',
+     "not a baseline file, since a check entry lacks its claim, check, scale or verdict*"),
 ])
 def test_a_missing_or_unreadable_baseline_is_a_one_sentence_usage_error(project, content, says):
     write_module(project)
@@ -156,12 +161,15 @@ def test_a_missing_or_unreadable_baseline_is_a_one_sentence_usage_error(project,
     (["--claims-baseline-update"], "--claims-baseline-update needs --claims-baseline FILE: the file to write."),
     (["--claims-baseline", ".", "--claims-baseline-update"], "--claims-baseline .: that path is a folder*"),
     (["--claims-baseline", "pyproject.toml/base.json", "--claims-baseline-update"],
-     "*cannot create it, since pyproject.toml is not a writable folder."),
+     "*cannot write it there, since pyproject.toml is a file, not a folder*; choose a folder you can write to."),
+    (["--claims-baseline", "/proc/nope/base.json", "--claims-baseline-update"],
+     "*cannot write it there, since /proc does not take new files*; choose a folder you can write to."),
 ])
 def test_a_baseline_that_cannot_be_written_is_a_usage_error(project, args, says):
     write_module(project)
     result = run(project, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.errlines if line.strip()] == [result.errlines[0]]
     result.stderr.fnmatch_lines([f"ERROR: {says}"])
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EVIDENCE_KEY
+from harness.plugin import EVIDENCE_KEY
 from harness.verdicts import Verdict
 from test_cifar import write_tiny_cifar
 

@@ -23,9 +23,8 @@ def test_gap_is_positive(scale, evidence):
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A scratch project with this repository's plugin and pytest settings."""
+    """A scratch project with this repository's pytest settings; the plugin comes from its pytest11 entry point."""
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    pytester.makeconftest((ROOT / "conftest.py").read_text())
     settings = (ROOT / "pyproject.toml").read_text().replace('testpaths = ["tests", "claims"]', "")
     pytester.makefile(".toml", pyproject=settings)
     return pytester
@@ -39,6 +38,7 @@ def run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
     (["--device", "tpu"], "--device tpu"),
     (["--claims-seed=-1"], "--claims-seed -1"),
     (["--claims-seed", "1.5"], "--claims-seed 1.5"),
+    (["--claims-seed", "\u00b2"], "--claims-seed \u00b2"),
 ])
 def test_bad_options_are_one_sentence_usage_errors(project, option, named):
     project.makepyfile(test_toy=CLAIM_MODULE)
@@ -61,7 +61,7 @@ def test_a_report_path_that_is_a_file_is_a_usage_error(project):
     project.makepyfile(test_toy=CLAIM_MODULE)
     result = run(project, "--claims-report", "pyproject.toml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --claims-report pyproject.toml: that path is a file*"])
+    result.stderr.fnmatch_lines(["ERROR: --claims-report pyproject.toml: pyproject.toml is a file, not a folder; choose a folder*"])
 
 
 def test_the_ledger_and_claims_json_carry_every_field(project):
@@ -158,3 +158,29 @@ def test_one_claim_id_declared_twice_with_different_metadata_is_a_usage_error(pr
     result = run(project, "-m", "fast")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: claim toy-claim is declared twice with different metadata*"])
+
+
+@pytest.fixture
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An existing folder outside the scratch project, as a user's data or output folder would be."""
+    return tmp_path_factory.mktemp("elsewhere")
+
+
+@pytest.mark.parametrize("option", ["--data-dir", "--claims-report", "--claims-baseline"])
+def test_an_option_value_that_is_an_existing_path_outside_the_project_is_taken_as_the_value(project, elsewhere, option):
+    project.makepyfile(test_toy=CLAIM_MODULE)
+    value = elsewhere / "base.json" if option == "--claims-baseline" else elsewhere
+    update = ["--claims-baseline-update"] if option == "--claims-baseline" else []
+    result = run(project, "-m", "fast", option, str(value), *update)
+    result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_a_data_dir_that_is_a_file_is_a_usage_error_naming_where_it_came_from(project, monkeypatch):
+    project.makepyfile(test_toy=CLAIM_MODULE)
+    monkeypatch.setenv("CLAIMS_DATA", str(project.path / "pyproject.toml"))
+    result = run(project)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: $CLAIMS_DATA=*pyproject.toml: that is a file; point it at the folder that "
+                                 "holds (or will hold) cifar-10-batches-py."])
+    result = run(project, "--data-dir", "pyproject.toml")
+    result.stderr.fnmatch_lines(["ERROR: --data-dir pyproject.toml: that is a file*"])

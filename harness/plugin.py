@@ -1,0 +1,348 @@
+"""The claims plugin, installed under pytest11: command-line options, fixtures, the ledger at the end of each run,
+the report and the baseline."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import torch
+
+from harness import baseline, cifar, devices
+from harness.evidence import ClaimCheckFailed, Evidence, junit_properties, versions
+from harness.files import folder_problem
+from harness.ledger import ledger_lines
+from harness.report import write_claims_json, write_report
+from harness.seeding import derive_seed
+from harness.verdicts import Verdict
+
+DEVICE_OPTION = "--device"
+SEED_OPTION = "--claims-seed"
+REPORT_OPTION = "--claims-report"
+DATA_OPTION = "--data-dir"
+DOWNLOAD_OPTION = "--download"
+BASELINE_OPTION = "--claims-baseline"
+BASELINE_UPDATE_OPTION = "--claims-baseline-update"
+DATA_VARIABLE = "CLAIMS_DATA"     # the environment variable --data-dir falls back on
+DEFAULT_DATA = "data"
+
+CHECK_KEY = "claims_check"        # user property set at collection: which claim, scale and expectation
+EVIDENCE_KEY = "claims_evidence"  # user property set at teardown: the evidence record
+CALL_OUTCOME = pytest.StashKey[str]()
+DEVICE = pytest.StashKey[torch.device]()
+DATA_DIR = pytest.StashKey["DataDir"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("claims", "activation-function claims harness")
+    group.addoption(DEVICE_OPTION, default="auto", help=f"where experiments run: {devices.VALID} (default auto: CUDA if present)")
+    group.addoption(SEED_OPTION, default="0", metavar="N", help="base seed, a non-negative integer (default 0)")
+    group.addoption(REPORT_OPTION, default=None, metavar="DIR", help="write DIR/claims.json, DIR/report.md and DIR/report.html")
+    group.addoption(DATA_OPTION, default=None, metavar="PATH",
+                    help=f"where datasets live (default ${DATA_VARIABLE}, else ./{DEFAULT_DATA})")
+    group.addoption(DOWNLOAD_OPTION, action="store_true", help="allow downloading datasets (never otherwise)")
+    group.addoption(BASELINE_OPTION, default=None, metavar="FILE",
+                    help="compare verdicts and numbers with the baseline FILE; the run fails on drift")
+    group.addoption(BASELINE_UPDATE_OPTION, action="store_true",
+                    help=f"write (or refresh) the {BASELINE_OPTION} FILE from this run instead of comparing")
+
+
+class DataDir:
+    """Where datasets are looked for, and which setting named that place (for messages that point at it)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        given, variable = config.getoption(DATA_OPTION), os.environ.get(DATA_VARIABLE)
+        self.path = Path(given or variable or DEFAULT_DATA)
+        self.origin = (f"{DATA_OPTION} {given}" if given else f"${DATA_VARIABLE}={variable}" if variable
+                       else f"the default {DATA_OPTION} ./{DEFAULT_DATA}")
+
+    def problem(self) -> str | None:
+        if self.path.is_file():
+            return (f"{self.origin}: that is a file; point it at the folder that holds (or will hold) "
+                    f"{cifar.FOLDER}.")
+        return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    seed = config.getoption(SEED_OPTION)
+    if not re.fullmatch(r"[0-9]+", seed):
+        raise pytest.UsageError(f"{SEED_OPTION} {seed}: the base seed must be a non-negative integer, "
+                                f"e.g. {SEED_OPTION} 0.")
+    try:
+        config.stash[DEVICE] = devices.worker_device(devices.resolve_device(config.getoption(DEVICE_OPTION)))
+    except devices.DeviceError as error:
+        raise pytest.UsageError(str(error)) from None
+    report = config.getoption(REPORT_OPTION)
+    if report and (problem := folder_problem(Path(report))):
+        raise pytest.UsageError(f"{REPORT_OPTION} {report}: {problem}; choose a folder you can write to "
+                                "(it is made if missing).")
+    config.stash[DATA_DIR] = DataDir(config)
+    if problem := config.stash[DATA_DIR].problem():
+        raise pytest.UsageError(problem)
+    torch.set_num_threads(devices.threads_per_worker())
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(Ledger(config, stored_baseline(config)), "claims-ledger")
+
+
+def base_seed_of(config: pytest.Config) -> int:
+    return int(config.getoption(SEED_OPTION))
+
+
+def stored_baseline(config: pytest.Config) -> dict | None:
+    """The baseline this run is compared with (None when there is none, or when this run writes it)."""
+    path, update = config.getoption(BASELINE_OPTION), config.getoption(BASELINE_UPDATE_OPTION)
+    if update and not path:
+        raise pytest.UsageError(f"{BASELINE_UPDATE_OPTION} needs {BASELINE_OPTION} FILE: the file to write.")
+    if path is None:
+        return None
+    try:
+        if update:
+            baseline.check_writable(Path(path))
+            return None
+        return baseline.read_baseline(Path(path))
+    except baseline.BaselineError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def _claim_marker(item: pytest.Item) -> pytest.Mark | None:
+    return item.get_closest_marker("claim")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_gpu = config.stash[DEVICE].type == "cuda"
+    asked_for_cpu = config.getoption(DEVICE_OPTION) == "cpu"
+    declared: dict[str, object] = {}
+    skip_gpu = pytest.mark.skip(reason=f"needs a CUDA GPU and none was found; pass {DEVICE_OPTION} cpu to run it "
+                                       "on the CPU anyway")
+    for item in items:
+        if not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.fast)
+        if item.get_closest_marker("gpu") and not on_gpu and not asked_for_cpu:
+            item.add_marker(skip_gpu)
+        marker = _claim_marker(item)
+        if marker is not None:
+            claim = marker.kwargs["claim"]
+            if declared.setdefault(claim.id, claim) != claim:
+                raise pytest.UsageError(f"claim {claim.id} is declared twice with different metadata: declare it once, "
+                                        "in claims/shared_claims.py, and import it where its checks are.")
+            scale = item.callspec.params["scale"]
+            item.user_properties.append((CHECK_KEY, json.dumps({
+                "claim": marker.kwargs["claim"].id, "check": item.originalname, "test": item.name, "scale": scale,
+                "expected": marker.kwargs["expected"][scale]})))
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig: pytest.Config) -> torch.device:
+    """Where experiments run, from --device (pinned to one GPU per xdist worker)."""
+    return pytestconfig.stash[DEVICE]
+
+
+@pytest.fixture(scope="session")
+def base_seed(pytestconfig: pytest.Config) -> int:
+    return base_seed_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def data_dir(pytestconfig: pytest.Config) -> Path:
+    return pytestconfig.stash[DATA_DIR].path
+
+
+@pytest.fixture(scope="session")
+def cifar10(pytestconfig: pytest.Config) -> cifar.Cifar10:
+    """CIFAR-10 from --data-dir (fetched first if --download is given); checks that need it skip when it is missing."""
+    place = pytestconfig.stash[DATA_DIR]
+    try:
+        return cifar.load(place.path, allow_download=pytestconfig.getoption(DOWNLOAD_OPTION))
+    except cifar.CifarMissing as error:
+        pytest.skip(f"{error} (that folder came from {place.origin})")
+    except cifar.CifarCorrupt as error:
+        corrupt = str(error)
+    pytest.fail(corrupt, pytrace=False)  # outside the except block: one message, without the exception chained under it
+
+
+@pytest.fixture(scope="session")
+def results_cache(pytestconfig: pytest.Config) -> Path | None:
+    """Where long experiments keep their results between runs (in pytest's cache folder; none with -p no:cacheprovider)."""
+    cache = getattr(pytestconfig, "cache", None)
+    return cache.mkdir("claims-results") if cache is not None else None
+
+
+@pytest.fixture(scope="session")
+def progress_line(pytestconfig: pytest.Config) -> Callable[[str], None]:
+    """Writes one line to the terminal from inside a check, past output capture (under xdist, from the worker)."""
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    reporter = pytestconfig.pluginmanager.getplugin("terminalreporter")
+
+    def write(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            if reporter is not None and not hasattr(pytestconfig, "workerinput"):
+                reporter.ensure_newline()
+                reporter.write_line(line)
+            else:
+                sys.stderr.write(f"{line}\n")
+                sys.stderr.flush()
+    return write
+
+
+@pytest.fixture
+def check_seed(request: pytest.FixtureRequest, base_seed: int) -> int:
+    """This check's own seed: the base seed mixed with the test's id, so checks do not share random streams."""
+    return derive_seed(base_seed, request.node.nodeid)
+
+
+@pytest.fixture
+def rng(check_seed: int, device: torch.device) -> torch.Generator:
+    """A generator on the experiment device, seeded for this check."""
+    return torch.Generator(device=device).manual_seed(check_seed)
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest, device: torch.device, check_seed: int):
+    """Collects a check's measurements and verdict; the ledger and claims.json read them back."""
+    marker = _claim_marker(request.node)
+    if marker is None:
+        raise pytest.UsageError(f"{request.node.nodeid} asks for `evidence` but is not a claim check: "
+                                "decorate it with CLAIM.check(expected=...).")
+    scale = request.node.callspec.params["scale"]
+    record = Evidence(claim=marker.kwargs["claim"], check=request.node.originalname, scale=scale,
+                      expected=Verdict(marker.kwargs["expected"][scale]),
+                      reason=marker.kwargs["reason"].get(scale, ""),
+                      device=str(device), seeds=[check_seed])
+    start = time.perf_counter()
+    yield record
+    outcome = request.node.stash.get(CALL_OUTCOME, "")
+    if outcome in ("skipped", ""):  # skipped, or setup failed before the check ran: the ledger records it
+        return
+    result = record.record(outcome == "passed" and record.decision is not None, time.perf_counter() - start)
+    request.node.user_properties += [(EVIDENCE_KEY, json.dumps(result)), *junit_properties(result)]
+    if outcome == "passed" and record.decision is None:
+        pytest.fail(f"{request.node.nodeid} concluded nothing: a claim check must end with evidence.conclude(...).",
+                    pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_OUTCOME] = report.outcome
+    if call.excinfo is not None and isinstance(call.excinfo.value, ClaimCheckFailed):
+        report.longrepr = call.excinfo.getrepr(style="value")  # the message says it all; a traceback adds nothing
+    return report
+
+
+def failure_message(report: pytest.TestReport) -> str:
+    """The exception's message (its last line), without the traceback."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return crash.message if crash is not None else str(report.longrepr)
+
+
+class Ledger:
+    """Gathers evidence records on whichever process prints (the xdist controller, or the only process)."""
+
+    def __init__(self, config: pytest.Config, stored_baseline: dict | None) -> None:
+        self.config = config
+        self.records: list[dict] = []
+        self.baseline = stored_baseline
+        self.baseline_lines: list[str] = []
+        self.write_problems: list[str] = []
+        self.failures: dict[str, str] = {}  # node id -> why its call failed, until its evidence arrives at teardown
+        self.ledger: list[str] = []
+        self.report_folder: Path | None = None
+        self.drifted = False
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties = dict(report.user_properties)
+        if report.when == "call" and report.failed and CHECK_KEY in properties:
+            self.failures[report.nodeid] = failure_message(report)
+            return
+        if report.when == "teardown" and EVIDENCE_KEY in properties:
+            record = {**json.loads(properties[CHECK_KEY]), **json.loads(properties[EVIDENCE_KEY])}
+            if report.nodeid in self.failures:
+                record["failure"] = self.failures.pop(report.nodeid)
+            self.records.append(record)
+        elif report.when in ("setup", "call") and report.skipped and CHECK_KEY in properties:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.records.append({**json.loads(properties[CHECK_KEY]), "verdict": "skipped", "passed": None,
+                                 "skip_reason": reason.removeprefix("Skipped: ")})
+        elif report.when == "setup" and report.failed and CHECK_KEY in properties:
+            self.records.append(self.setup_error(report, json.loads(properties[CHECK_KEY])))
+        else:
+            return
+        self.save_claims_json()
+
+    def setup_error(self, report: pytest.TestReport, check: dict) -> dict:
+        """The record of a check whose setup failed (a fixture raised, on damaged data say): no evidence, the error."""
+        seed = derive_seed(base_seed_of(self.config), report.nodeid)
+        return {**check, "verdict": "error", "passed": False, "measured": {}, "document": {}, "seeds": [seed],
+                "device": str(self.config.stash[DEVICE]), "duration_s": round(report.duration, 3),
+                "failure": failure_message(report)}
+
+    def save_claims_json(self) -> None:
+        """claims.json after every finished check, so a run stopped at any point keeps what it measured."""
+        report = self.config.getoption(REPORT_OPTION)
+        if not report:
+            return
+        try:
+            write_claims_json(Path(report), self.records)
+        except OSError as error:
+            self.tell(f"could not write {Path(report) / 'claims.json'}: {error.strerror or error}.")
+
+    def tell(self, problem: str) -> None:
+        """Keep a problem to print once at the end, however often it happened."""
+        if problem not in self.write_problems:
+            self.write_problems.append(problem)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Write the report and the baseline (or compare with it); a run that could not write what it was asked to,
+        or whose numbers drifted, fails."""
+        self.ledger = ledger_lines(self.records)
+        report = self.config.getoption(REPORT_OPTION)
+        if report and self.records:
+            self.report_folder = self.write_full_report(Path(report))
+        if self.config.getoption(BASELINE_OPTION) is not None:
+            self.drifted = self.use_baseline(Path(self.config.getoption(BASELINE_OPTION)))
+        if (self.write_problems or self.drifted) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def use_baseline(self, path: Path) -> bool:
+        """Refresh or compare with the baseline; True when this run drifted from it."""
+        now = baseline.provenance(versions(), baseline.device_name(self.config.stash[DEVICE]),
+                                  base_seed_of(self.config))
+        if self.config.getoption(BASELINE_UPDATE_OPTION):
+            try:
+                self.baseline_lines = [baseline.update(path, self.records, now)]
+            except baseline.BaselineError as error:
+                self.tell(str(error))
+            return False
+        comparison = baseline.compare(self.baseline, self.records, now)
+        self.baseline_lines = baseline.comparison_lines(comparison, path)
+        return bool(comparison.drifts)
+
+    def write_full_report(self, folder: Path) -> Path | None:
+        try:
+            return write_report(folder, self.records, self.ledger)
+        except OSError as error:
+            self.tell(f"could not write the report in {folder}: {error.strerror or error}.")
+            return None
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.records:
+            terminalreporter.section(f"claims ledger (base seed {base_seed_of(self.config)}, "
+                                     f"device {self.config.stash[DEVICE]})")
+            for line in self.ledger:
+                terminalreporter.write_line(line)
+        if self.report_folder is not None:
+            folder = self.report_folder
+            terminalreporter.write_line(f"claims report: {folder / 'report.html'}, {folder / 'report.md'}, "
+                                        f"{folder / 'claims.json'}")
+        for problem in self.write_problems:
+            terminalreporter.write_line(problem, red=True)
+        if self.baseline_lines:
+            terminalreporter.section(f"claims baseline {self.config.getoption(BASELINE_OPTION)}")
+            for line in self.baseline_lines:
+                terminalreporter.write_line(line)
