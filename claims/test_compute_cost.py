@@ -77,7 +77,8 @@ EXP_COST = Claim(
     quote="exp() is a bit compute expensive ... In contrast with other activation function like ReLU, it is "
           "relatively expensive",
     statement=f"A forward and backward pass of sigmoid, tanh, ELU or GELU over a large float32 tensor takes more than "
-              f"{MORE_EXPENSIVE:g} times as long as ReLU's (median over interleaved rounds): expected on the CPU; on a "
+              f"{MORE_EXPENSIVE:g} times as long as ReLU's (median over interleaved rounds): expected on the CPU for ELU, "
+              f"while for tanh and GELU it depends on the CPU; on a "
               f"GPU elementwise ops are memory-bound and the ratio is near 1.",
 )
 
@@ -177,13 +178,22 @@ def check_cost(evidence: Evidence, timings: Timings, activation: str) -> None:
                                 "median_ratio_relu_against_itself": quartiles[CONTROL][1],
                                 "relu_median_ms": 1e3 * np.median(timings.seconds["relu"]),
                                 f"{activation}_median_ms": 1e3 * np.median(timings.seconds[activation])})
-    evidence.measure(elements=timings.elements, rounds=ROUNDS)
+    evidence.measure(elements=timings.elements, rounds=ROUNDS, cpu_kernels=torch.backends.cpu.get_cpu_capability())
     evidence.conclude(costs_more_than_relu(timings, activation), control=costs_more_than_relu(timings, CONTROL))
 
 
 @EXP_COST.check(expected="supported")
-@pytest.mark.parametrize("activation", ["tanh", "elu", "gelu"])
-def test_exp_based_activation_costs_more_than_relu_on_the_cpu(scale, evidence, cpu_timings, activation):
+def test_elu_costs_more_than_relu_on_the_cpu(scale, evidence, cpu_timings):
+    check_cost(evidence, cpu_timings, "elu")
+
+
+@EXP_COST.check(expected="machine-dependent",
+                reason="the CPUs this project has run on disagree: on the 2-core machine of its early sessions tanh and "
+                       "GELU took 2.5-5.5x ReLU's time (supported), on the AVX-512 Xeon of 2026-11 (torch 2.13) tanh "
+                       "took 1.1x and GELU 1.5x (refuted, and inconclusive at the threshold): torch's vectorised tanh "
+                       "and erf cost little where the CPU has wide vector units, so the verdict is a fact about the CPU")
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])
+def test_tanh_and_gelu_cost_more_than_relu_on_the_cpu(scale, evidence, cpu_timings, activation):
     check_cost(evidence, cpu_timings, activation)
 
 

@@ -44,7 +44,7 @@ Every check reads runs trained once per module and scale. Test errors are in per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import pytest
 import torch
@@ -53,6 +53,7 @@ from torch import Tensor
 
 from harness.claim import Claim
 from harness.data import Dataset, cifar_vectors, smooth_teacher_classes, standardized
+from harness.progress import StepProgress
 from harness.seeding import derive_seed, derive_seeds
 from harness.stats import all_of, mean_test, paired_test
 from harness.train import History, TrainConfig, train
@@ -236,18 +237,21 @@ class Deep:
         return ranked.view(-1, self.protocol.loss_window).mean(-1)
 
 
-def train_deep(act: str, task: Dataset, seeds: list[int], protocol: Protocol) -> Deep:
+def train_deep(act: str, task: Dataset, seeds: list[int], protocol: Protocol, progress: StepProgress) -> Deep:
     index, gains = zip(*nets_of(act, protocol))
     config = TrainConfig(widths=(protocol.inputs,) + (protocol.width,) * DEPTH + (protocol.classes,), activation=act,
                          init=INIT, loss="ce", optimizer="sgd", lr=protocol.lr, batch_size=BATCH, steps=protocol.steps,
                          init_gains=gains)
-    history = train(config, tasks_of(task, list(index)), [seeds[i] for i in index])
+    history = train(config, tasks_of(task, list(index)), [seeds[i] for i in index], progress=progress)
     return Deep(act, protocol, 100 * (1 - history.test_accuracy.double()), history.loss, history.diverged)
 
 
 @pytest.fixture(scope="module")
-def deep(task: Dataset, seeds: list[int], protocol: Protocol) -> dict[str, Deep]:
-    return {act: train_deep(act, task, seeds, protocol) for act in RANKED}
+def deep(task: Dataset, seeds: list[int], protocol: Protocol, scale: str,
+         progress_line: Callable[[str], None]) -> dict[str, Deep]:
+    return {act: train_deep(act, task, seeds, protocol,
+                            StepProgress(progress_line, f"Glorot & Bengio ranking, {scale} scale: {act} nets"))
+            for act in RANKED}
 
 
 def alternately_swapped(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
@@ -366,13 +370,15 @@ class Saturation:
 
 
 @pytest.fixture(scope="module")
-def saturation(task: Dataset, seeds: list[int], protocol: Protocol) -> Saturation:
+def saturation(task: Dataset, seeds: list[int], protocol: Protocol, scale: str,
+               progress_line: Callable[[str], None]) -> Saturation:
     count = protocol.saturation_seeds
     data = tasks_of(task, list(range(count)))
     widths = (protocol.inputs,) + (protocol.width,) * SATURATION_DEPTH + (protocol.classes,)
     histories = {act: train(TrainConfig(widths=widths, activation=act, init=INIT, loss="ce", optimizer="sgd",
                                         lr=protocol.saturation_lr, batch_size=BATCH, steps=protocol.saturation_steps,
-                                        probe_every=protocol.probe_every), data, seeds[:count])
+                                        probe_every=protocol.probe_every), data, seeds[:count],
+                                  progress=StepProgress(progress_line, f"Glorot & Bengio Fig. 2, {scale} scale: {act}"))
                  for act in ("sigmoid", "tanh")}
     return Saturation(protocol, histories, data.x_train[..., :POSITION_INPUTS, :])
 

@@ -6,7 +6,7 @@ from typing import Callable, Mapping
 
 import pytest
 
-from harness.verdicts import Verdict
+from harness.verdicts import EXPECTATIONS, Verdict
 
 SCALES = ("fast", "full")
 SCALE_MARKS = {
@@ -30,13 +30,14 @@ class Claim:
         """Mark a test function as a check of this claim, parametrized over `scales`.
 
         `expected` is the verdict the harness commits to, one for all scales or one
-        per scale; `reason` (likewise) says why, and is required whenever a verdict
-        other than supported is expected.
+        per scale, or "machine-dependent" where runs on two machines disagreed; `reason`
+        (likewise) says why, and is required whenever anything but supported is expected.
         """
         per_scale = {s: expected for s in scales} if isinstance(expected, str) else dict(expected)
         reasons = {s: reason for s in scales} if isinstance(reason, str) else dict(reason)
         for scale, verdict in per_scale.items():
-            Verdict(verdict)
+            if verdict not in EXPECTATIONS:
+                raise ValueError(f"{self.id}: expected={verdict!r}; give one of {', '.join(EXPECTATIONS)}")
             if scale not in scales:
                 raise ValueError(f"{self.id}: expected verdict given for scale {scale!r}, which the check does not run")
             if verdict != Verdict.SUPPORTED and not reasons.get(scale):

@@ -57,11 +57,13 @@ def ledger_lines(records: Iterable[dict]) -> list[str]:
     # headline checks (those expected to be supported) first, so the order does not follow completion order
     for r in sorted(records, key=lambda r: (r.get("expected") != "supported", r["check"])):
         by_claim[r["claim"]].append(r)
+    cells = {claim: [_scale_cell([r for r in rs if r["scale"] == s]) for s in SCALES] for claim, rs in by_claim.items()}
     width = max([len(c) for c in by_claim] + [len("claim")])
-    lines = [f"{'claim':<{width}}  {'fast':<24}  {'full':<24}  key number (document's)"]
+    cell_width = max([len(cell) for row in cells.values() for cell in row] + [24])
+    header = "  ".join(f"{scale:<{cell_width}}" for scale in SCALES)
+    lines = [f"{'claim':<{width}}  {header}  key number (document's)"]
     for claim in sorted(by_claim):
-        rs = by_claim[claim]
-        cells = [f"{_scale_cell([r for r in rs if r['scale'] == s]):<24}" for s in SCALES]
-        notes = "; ".join(filter(None, [key_numbers(rs), skip_reasons(rs)]))
-        lines.append(f"{claim:<{width}}  {'  '.join(cells)}  {notes}".rstrip())
+        row = "  ".join(f"{cell:<{cell_width}}" for cell in cells[claim])
+        notes = "; ".join(filter(None, [key_numbers(by_claim[claim]), skip_reasons(by_claim[claim])]))
+        lines.append(f"{claim:<{width}}  {row}  {notes}".rstrip())
     return lines

@@ -19,7 +19,6 @@ from harness.files import folder_problem
 from harness.ledger import ledger_lines
 from harness.report import write_claims_json, write_report
 from harness.seeding import derive_seed
-from harness.verdicts import Verdict
 
 DEVICE_OPTION = "--device"
 SEED_OPTION = "--claims-seed"
@@ -210,7 +209,7 @@ def evidence(request: pytest.FixtureRequest, device: torch.device, check_seed: i
                                 "decorate it with CLAIM.check(expected=...).")
     scale = request.node.callspec.params["scale"]
     record = Evidence(claim=marker.kwargs["claim"], check=request.node.originalname, scale=scale,
-                      expected=Verdict(marker.kwargs["expected"][scale]),
+                      expected=marker.kwargs["expected"][scale],
                       reason=marker.kwargs["reason"].get(scale, ""),
                       device=str(device), seeds=[check_seed])
     start = time.perf_counter()

@@ -12,7 +12,7 @@ t updates (t = 0 is the initialisation, t = steps the trained net).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -236,12 +236,14 @@ class _Buffers:
             self.snapshots[step] = net.detached()
 
 
-def train(config: TrainConfig, data: Dataset, seeds: Sequence[int], start: Net | None = None) -> History:
+def train(config: TrainConfig, data: Dataset, seeds: Sequence[int], start: Net | None = None,
+          progress: Callable[[int, int], None] | None = None) -> History:
     """Train len(seeds) independent nets of one configuration as one batched model, on the data's device.
 
     Seed s draws its initialisation from derive_seed(s, "init") and its data order from
     derive_seed(s, "order"), so the same seed trains identically alone or in any batch. With `start`, training
-    begins from a copy of that net (e.g. one with units set dead) instead of a fresh initialisation.
+    begins from a copy of that net (e.g. one with units set dead) instead of a fresh initialisation. `progress`,
+    if given, is told (step, steps) before every step.
     """
     device = data.x_train.device
     count = len(seeds)
@@ -252,6 +254,8 @@ def train(config: TrainConfig, data: Dataset, seeds: Sequence[int], start: Net |
     optimizer = make_optimizer(config, [t.requires_grad_() for t in net.tensors()])
     buffers = _Buffers.allocate(config, count, device)
     for step in range(config.steps):
+        if progress is not None:
+            progress(step, config.steps)
         buffers.observe(config, step, net, x)
         xb, yb = minibatch(x, y, orders, step)
         logits, hidden = net(xb, keep=True)

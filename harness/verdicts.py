@@ -14,6 +14,17 @@ class Verdict(str, enum.Enum):
         return self.value
 
 
+# An expectation, not a verdict: the check's verdict is a fact about the machine it runs on (runs on two machines
+# disagreed), so any verdict is accepted and recorded; its negative control is still held to its rejection.
+MACHINE_DEPENDENT = "machine-dependent"
+EXPECTATIONS = (*(v.value for v in Verdict), MACHINE_DEPENDENT)
+
+
+def meets(verdict: str, expected: str) -> bool:
+    """Whether a verdict is the one a check expects."""
+    return expected in (verdict, MACHINE_DEPENDENT)
+
+
 @dataclass(frozen=True)
 class Decision:
     """What a decision rule concluded, and the numbers it concluded it from.

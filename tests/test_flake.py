@@ -34,7 +34,7 @@ def test_each_check_lists_the_seeds_where_it_failed_and_why():
 @pytest.mark.parametrize("runs, status", [({0: RUNS[0], 1: RUNS[0]}, 0), (RUNS, 1), ({0: RUNS[0], 1: None}, 1)])
 def test_main_prints_the_table_and_a_total_and_fails_when_any_differed(monkeypatch, capsys, tmp_path, runs, status):
     monkeypatch.setattr(flake, "run_seed", lambda seed, *args: runs[seed])
-    assert flake.main(["--runs", str(len(runs)), "--keep", str(tmp_path)]) == status
+    assert flake.main(["--seeds", f"0-{len(runs) - 1}", "--keep", str(tmp_path)]) == status
     out = capsys.readouterr().out
     assert "total: " in out and f"reports in {tmp_path}" in out
     assert ("no claims.json from base seeds 1" in out) == (runs.get(1) is None)
@@ -45,3 +45,26 @@ def test_each_run_is_the_fast_tier_with_its_own_seed_and_report():
     assert command[1:] == ["-m", "pytest", "-m", "fast", "claims", "-p", "no:cacheprovider", "-q",
                            "--claims-seed", "7", "--claims-report", "out/seed7", "-x"]
     assert flake.pytest_command(7, Path("r"), 2, [])[9:11] == ["-n", "2"]
+
+
+@pytest.mark.parametrize("lost", [False, True])
+def test_without_keep_the_temporary_folder_is_removed_unless_a_run_left_no_claims_json(monkeypatch, capsys, tmp_path,
+                                                                                       lost):
+    monkeypatch.setattr(flake.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(flake, "run_seed", lambda seed, *args: None if lost and seed == 1001 else RUNS[0])
+    flake.main(["--seeds", "1000-1001"])
+    left = list(tmp_path.iterdir())
+    assert len(left) == int(lost)
+    assert ("reports in" in capsys.readouterr().out) == lost
+
+
+@pytest.mark.parametrize("text, seeds", [("1000-1019", range(1000, 1020)), ("7", range(7, 8))])
+def test_seed_ranges_include_both_ends(text, seeds):
+    assert flake.seed_range(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["19-0", "a-b", "-1", "1000-"])
+def test_a_bad_seed_range_is_one_sentence(capsys, text):
+    with pytest.raises(SystemExit) as stop:
+        flake.main(["--seeds", text])
+    assert stop.value.code == 2 and "is not a range of base seeds; write it as A-B" in capsys.readouterr().err
