@@ -188,10 +188,10 @@ def test_elu_costs_more_than_relu_on_the_cpu(scale, evidence, cpu_timings):
 
 
 @EXP_COST.check(expected="machine-dependent",
-                reason="the CPUs this project has run on disagree: on the 2-core machine of its early sessions tanh and "
-                       "GELU took 2.5-5.5x ReLU's time (supported), on the AVX-512 Xeon of 2026-11 (torch 2.13) tanh "
-                       "took 1.1x and GELU 1.5x (refuted, and inconclusive at the threshold): torch's vectorised tanh "
-                       "and erf cost little where the CPU has wide vector units, so the verdict is a fact about the CPU")
+                reason="the CPUs this project has run on disagree: on the AMD EPYC of its early sessions tanh and GELU "
+                       "took 2.5-5.5x ReLU's time (supported); on an Intel Xeon with AVX-512 (2026-11, torch 2.13) tanh "
+                       "took 1.1x and GELU 1.5x (refuted, and inconclusive at the threshold), with torch's AVX2 kernels "
+                       "too: how cheap a vectorised tanh or erf is depends on the CPU, so the verdict is a fact about it")
 @pytest.mark.parametrize("activation", ["tanh", "gelu"])
 def test_tanh_and_gelu_cost_more_than_relu_on_the_cpu(scale, evidence, cpu_timings, activation):
     check_cost(evidence, cpu_timings, activation)
