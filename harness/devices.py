@@ -42,9 +42,3 @@ def worker_device(device: torch.device) -> torch.device:
     if device.type != "cuda" or device.index is not None or not worker.startswith("gw"):
         return device
     return torch.device("cuda", int(worker[2:]) % torch.cuda.device_count())
-
-
-def threads_per_worker() -> int:
-    """Each xdist worker takes one share of the cores, so workers do not fight over them."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    return max(1, (os.cpu_count() or 1) // workers)

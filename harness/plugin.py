@@ -29,6 +29,10 @@ BASELINE_OPTION = "--claims-baseline"
 BASELINE_UPDATE_OPTION = "--claims-baseline-update"
 DATA_VARIABLE = "CLAIMS_DATA"     # the environment variable --data-dir falls back on
 DEFAULT_DATA = "data"
+# One torch thread per process: the experiments' tensors are too small for intra-op threads to pay, and OpenMP
+# threads that spin-wait for a core another process holds made two-moons training 15x slower (16 ms a step on one
+# thread, 245 ms on two, beside one other busy process on 2 cores). Parallelism comes from pytest -n instead.
+TORCH_THREADS = 1
 
 CHECK_KEY = "claims_check"        # user property set at collection: which claim, scale and expectation
 EVIDENCE_KEY = "claims_evidence"  # user property set at teardown: the evidence record
@@ -83,7 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[DATA_DIR] = DataDir(config)
     if problem := config.stash[DATA_DIR].problem():
         raise pytest.UsageError(problem)
-    torch.set_num_threads(devices.threads_per_worker())
+    torch.set_num_threads(TORCH_THREADS)
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(Ledger(config, stored_baseline(config)), "claims-ledger")
 
