@@ -33,12 +33,17 @@ from harness.sweep import sweep as cifar_sweep
 from harness.train import History, TrainConfig, train
 from harness.verdicts import Decision
 
+# The thresholds the statements name. Accuracies are in percent throughout, so gaps between them are in points.
+CLEARLY = 10.0                    # accuracy points: "clearly better", the document's smallest gap (10.4, 1 block)
+FAMILY_DEPTH = 2                  # the depth with the widest ReLU-sigmoid gap, and cheap to train six times
+FAR_FASTER = math.log(2.0)        # per block: sigmoid's ratio must shrink at least twice as fast per added block
+
 DEPTH = Claim(
     id="relu-improves-with-depth", source="001_352e84843d1bb346.txt",
     quote="As depth increases, networks with ReLU should show clearly better performance than those with Sigmoid.",
-    statement="With blocks of FC -> BatchNorm -> activation, depth 1, 2, 4, 6, 8: ReLU accuracy rises with depth "
-              "(8 blocks CLEARLY above 1 block); sigmoid does not rise and falls at 8 blocks; ReLU beats sigmoid "
-              "(by CLEARLY) at every depth.",
+    statement=f"With blocks of FC -> BatchNorm -> activation, depth 1, 2, 4, 6, 8: ReLU accuracy rises with depth "
+              f"(8 blocks more than {CLEARLY:g} points above 1 block); sigmoid does not rise and falls at 8 blocks; "
+              f"ReLU beats sigmoid (by more than {CLEARLY:g} points) at every depth.",
     document={"test_accuracy_relu": [54.99, 66.11, 73.63, 78.84, 80.07],
               "test_accuracy_sigmoid": [44.59, 42.32, 43.65, 42.43, 32.97]},
 )
@@ -46,8 +51,8 @@ WASTED = Claim(
     id="sigmoid-wasted-capacity", source="000_117cae05039cffeb.txt",
     quote="Replacing ReLU with Sigmoid in deep stacks resulting in 'wasted capacity' where added layers fail to "
           "improve accuracy",
-    statement="Adding blocks to a sigmoid stack does not improve accuracy (by CLEARLY or more); adding them to a "
-              "ReLU stack does.",
+    statement=f"Adding blocks to a sigmoid stack does not improve accuracy (by {CLEARLY:g} points or more); adding "
+              f"them to a ReLU stack does.",
 )
 GRADIENTS = Claim(
     id="sigmoid-gradients-shrink-faster", source="001_352e84843d1bb346.txt",
@@ -55,7 +60,8 @@ GRADIENTS = Claim(
     statement="(a) The document's statistic (per batch, the mean over parameter tensors of mean |gradient|, averaged "
               "over training) falls from 1 to 8 blocks for both activations, by a larger fraction for sigmoid. "
               "(b) The gradient norm of the first layer over the last (output) layer's, at init and during training, "
-              "shrinks with depth FAR_FASTER for sigmoid than for ReLU: without BatchNorm (geometrically), and with.",
+              f"shrinks with depth far faster for sigmoid than for ReLU (per added block, by a factor at least "
+              f"{math.exp(FAR_FASTER):g} more): without BatchNorm (geometrically), and with.",
     document={"gradient_average_relu": [0.0124, 0.0099, 0.0064, 0.0049, 0.0039],
               "gradient_average_sigmoid": [0.0090, 0.0062, 0.0038, 0.0030, 0.0024],
               "gradient_fall_relu": 68.5, "gradient_fall_sigmoid": 73.3},
@@ -63,9 +69,9 @@ GRADIENTS = Claim(
 FAMILY = Claim(
     id="relu-family-close", source="003_18664cc3255f4d6e.txt",
     quote="Try Leaky ReLU / ELU / SELU / GELU if we need squeeze last 0.1%",
-    statement="On the depth task at FAMILY_DEPTH blocks, the ReLU family (ReLU, leaky ReLU, ELU, SELU, GELU, SiLU) "
-              "land close to each other, far above sigmoid: per seed, the family's worst accuracy minus sigmoid's "
-              "exceeds the spread within the family (its best accuracy minus its worst).",
+    statement=f"On the depth task at {FAMILY_DEPTH} blocks, the ReLU family (ReLU, leaky ReLU, ELU, SELU, GELU, "
+              "SiLU) land close to each other, far above sigmoid: per seed, the family's worst accuracy minus "
+              "sigmoid's exceeds the spread within the family (its best accuracy minus its worst).",
 )
 
 # Document 001: Adam 1e-3, batch 128, 10 CIFAR epochs, best test accuracy over epochs, 3 seeds. Chosen here:
@@ -81,13 +87,11 @@ STEPS = 400                       # 50 epochs of 8 minibatches; at 300, 1-block 
                                   # and the 1-block verdict flickers. Accuracy: the trained net's, on fresh test points
 PROBE_EVERY = 10
 NO_BATCHNORM_STEPS = 10           # the nets without BatchNorm: the gradient ratio at init and over a few steps
-CLEARLY = 0.10                    # accuracy: "clearly better", the document's smallest gap (10.4 points, 1 block)
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "selu", "gelu", "silu")
-FAMILY_DEPTH = 2                  # the depth with the widest ReLU-sigmoid gap, and cheap to train six times
-FAR_FASTER = math.log(2.0)        # per block: sigmoid's ratio must shrink at least twice as fast per added block
 
 FULL = Settings()                 # the document's: 10 epochs, Adam 1e-3, batch 128, width 64
 FULL_SEEDS = 3                    # the statement's; each seed trains every depth and activation from its own draw
+DOCUMENT_SETTING = "document 001's run: CIFAR-10, its CNN, 10 epochs, 3 seeds"
 
 
 class Accuracies(Protocol):
@@ -102,8 +106,8 @@ class FastSweep:
     histories: dict[tuple[str, int, bool], History]  # (activation, depth, batchnorm)
 
     def accuracy(self, act: str, depth: int) -> np.ndarray:
-        """Per seed, test accuracy of the trained net with BatchNorm."""
-        return self.histories[act, depth, True].test_accuracy.double().numpy()
+        """Per seed, test accuracy (%) of the trained net with BatchNorm."""
+        return 100 * self.histories[act, depth, True].test_accuracy.double().numpy()
 
     def gradient_average(self, act: str, depth: int, at_init: bool = False) -> np.ndarray:
         """Per seed, the document's statistic averaged over the probed batches of training (or at init only)."""
@@ -124,8 +128,8 @@ class CifarSweep:
     official_checksums: bool      # False for a faithful re-encoding, such as the JPEG copy
 
     def accuracy(self, act: str, depth: int) -> np.ndarray:
-        """Per seed, the best test accuracy over epochs (the document's number), as a fraction."""
-        return np.array(self.result.table(act, lambda m: m.best_test_accuracy)[depth])
+        """Per seed, the best test accuracy (%) over epochs, the document's number."""
+        return 100 * np.array(self.result.table(act, lambda m: m.best_test_accuracy)[depth])
 
     def gradient_average(self, act: str, depth: int) -> np.ndarray:
         """Per seed, the document's statistic averaged over epochs, as its table reports it."""
@@ -161,14 +165,14 @@ def config(act: str, depth: int, batchnorm: bool) -> TrainConfig:
 
 
 def gain(sweep: Accuracies, act: str, shallow: int, deep: int, side: str, margin: float = CLEARLY) -> Decision:
-    """Is the accuracy at `deep` blocks above (below) the accuracy at `shallow` blocks plus `margin`?"""
+    """Is the accuracy at `deep` blocks above (below) the accuracy at `shallow` blocks plus `margin` points?"""
     return paired_test(sweep.accuracy(act, deep), sweep.accuracy(act, shallow), margin, side=side,
-                       name=f"{act} accuracy {deep} blocks - {shallow}")
+                       name=f"{act} accuracy {deep} blocks - {shallow} (points)")
 
 
 def beats_at_every_depth(sweep: Accuracies, winner: str, loser: str) -> Decision:
     return all_of([paired_test(sweep.accuracy(winner, d), sweep.accuracy(loser, d), CLEARLY,
-                               name=f"{winner} - {loser} accuracy, {d} blocks") for d in DEPTHS],
+                               name=f"{winner} - {loser} accuracy, {d} blocks (points)") for d in DEPTHS],
                   name=f"{winner} beats {loser} at every depth")
 
 
@@ -177,11 +181,22 @@ def wasted_capacity(sweep: Accuracies, deep: int, wasted: str, used: str) -> Dec
                   name=f"blocks added up to {deep} help {used}, not {wasted}")
 
 
+def measure_setting(evidence, scale: str) -> None:
+    """In words, the task and model the numbers come from, and the document's, for the report."""
+    if scale == "fast":
+        setting = (f"a synthetic 1-D sawtooth task ({STRIPES} stripes), fully connected blocks of width {WIDTH} "
+                   f"with BatchNorm, {SEEDS} seeds, {STEPS} Adam steps")
+    else:
+        setting = f"CIFAR-10, document 001's CNN (width {FULL.width}), {FULL.epochs} epochs, {FULL_SEEDS} seeds"
+    evidence.measure(setting=setting, document_setting=DOCUMENT_SETTING)
+
+
 def measure_accuracies(evidence, sweep: Accuracies, scale: str) -> None:
-    evidence.measure(**{f"test_accuracy_{act}": [100 * sweep.accuracy(act, d).mean() for d in DEPTHS] for act in ACTS},
-                     **{f"test_accuracy_sd_{act}": [100 * sweep.accuracy(act, d).std(ddof=1) for d in DEPTHS]
+    evidence.measure(**{f"test_accuracy_{act}": [sweep.accuracy(act, d).mean() for d in DEPTHS] for act in ACTS},
+                     **{f"test_accuracy_sd_{act}": [sweep.accuracy(act, d).std(ddof=1) for d in DEPTHS]
                         for act in ACTS},
                      depths=list(DEPTHS))
+    measure_setting(evidence, scale)
     if scale == "fast":
         evidence.measure(seeds=SEEDS, steps=STEPS)
     else:
@@ -204,7 +219,7 @@ def test_sigmoid_accuracy_falls_at_eight_blocks(scale, evidence, sweep):
     control = gain(sweep, "relu", 1, 8, "below", margin=0.0)
     measure_accuracies(evidence, sweep, scale)
     change = sweep.accuracy("sigmoid", 8) - sweep.accuracy("sigmoid", 6)
-    evidence.measure(sigmoid_change_6_to_8_blocks=100 * change.mean())
+    evidence.measure(sigmoid_change_6_to_8_blocks=change.mean())
     evidence.conclude(decision, control=control)
 
 
@@ -215,7 +230,7 @@ def test_relu_beats_sigmoid_at_every_depth(scale, evidence, sweep):
     decision = beats_at_every_depth(sweep, "relu", "sigmoid")
     control = beats_at_every_depth(sweep, "sigmoid", "relu")
     measure_accuracies(evidence, sweep, scale)
-    evidence.measure(relu_minus_sigmoid=[100 * (sweep.accuracy("relu", d) - sweep.accuracy("sigmoid", d)).mean()
+    evidence.measure(relu_minus_sigmoid=[(sweep.accuracy("relu", d) - sweep.accuracy("sigmoid", d)).mean()
                                          for d in DEPTHS])
     evidence.conclude(decision, control=control)
 
@@ -230,7 +245,7 @@ def test_a_second_block_helps_relu_and_not_sigmoid(scale, evidence, sweep):
 
 @WASTED.check(expected={"fast": "refuted", "full": "supported"}, scales=("fast", "full"),
               reason={"fast": "sigmoid stacks are slower to use added blocks, not unable: by 6 to 8 blocks they learn "
-                              "the stripes and gain far more than CLEARLY over 1 block"})
+                              f"the stripes and gain far more than {CLEARLY:g} points over 1 block"})
 def test_blocks_up_to_eight_help_relu_and_not_sigmoid(scale, evidence, sweep):
     decision = wasted_capacity(sweep, 8, wasted="sigmoid", used="relu")
     control = wasted_capacity(sweep, 8, wasted="relu", used="sigmoid")
@@ -262,6 +277,7 @@ def test_document_gradient_average_falls_more_for_sigmoid(scale, evidence, sweep
                         for act in ACTS},
                      **{f"gradient_fall_{act}": 100 * (1 - np.exp(log_gradient_change(sweep, act))).mean()
                         for act in ACTS}, depths=list(DEPTHS))
+    measure_setting(evidence, scale)
     if scale == "fast":
         evidence.measure(**{f"gradient_average_at_init_{act}": [sweep.gradient_average(act, d, at_init=True).mean()
                                                                 for d in DEPTHS] for act in ACTS})
@@ -317,7 +333,8 @@ def family_apart_from(sweep: Accuracies, family: tuple[str, ...], outsider: str)
     accuracy = np.stack([sweep.accuracy(act, FAMILY_DEPTH) for act in family])
     spread = accuracy.max(0) - accuracy.min(0)
     gap = accuracy.min(0) - sweep.accuracy(outsider, FAMILY_DEPTH)
-    return paired_test(gap, spread, 0.0, name=f"gap to {outsider} - spread within the other {len(family)}")
+    return paired_test(gap, spread, 0.0,
+                       name=f"gap to {outsider} - spread within the other {len(family)} (accuracy points)")
 
 
 @FAMILY.check(expected={"fast": "refuted", "full": "supported"}, scales=("fast", "full"),
@@ -327,6 +344,6 @@ def family_apart_from(sweep: Accuracies, family: tuple[str, ...], outsider: str)
 def test_relu_family_lands_close_together_far_above_sigmoid(scale, evidence, sweep):
     decision = family_apart_from(sweep, RELU_FAMILY, "sigmoid")
     control = family_apart_from(sweep, RELU_FAMILY[:-2] + RELU_FAMILY[-1:], "gelu")  # a member as the outsider
-    evidence.measure(**{f"test_accuracy_{act}": 100 * sweep.accuracy(act, FAMILY_DEPTH).mean()
+    evidence.measure(**{f"test_accuracy_{act}": sweep.accuracy(act, FAMILY_DEPTH).mean()
                         for act in RELU_FAMILY + ("sigmoid",)}, blocks=FAMILY_DEPTH)
     evidence.conclude(decision, control=control)

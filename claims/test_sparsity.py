@@ -22,12 +22,18 @@ from harness.stats import all_of, exact_test, mean_test, paired_test, rate_test
 from harness.train import History, Net, TrainConfig, train
 from harness.verdicts import Decision, Verdict
 
+# The thresholds the statements name.
+MORE_ZEROS = 0.05                   # "raises": the share of exact zeros higher by more than 0.05 (5 points of share)
+SMALL_COST = 2.0                    # "small cost": test accuracy lower by under 2 points
+MEASURABLY_FEWER = 0.02             # a measurable revival: at least 1 hidden unit in 50 fewer dead
+
 L1_SPARSITY = Claim(
     id="l1-increases-sparsity",
     source="002_f53af5c4161cb5ad.txt",
     quote="L1 penalty on the activation values, which also promotes additional sparsity",
-    statement="Training a ReLU net with an L1 penalty on activations raises the share of exact zeros over the same "
-              "net without it (by more than MORE_ZEROS), at small cost in test accuracy (under SMALL_COST points).",
+    statement=f"Training a ReLU net with an L1 penalty on activations raises the share of exact zeros over the same "
+              f"net without it (by more than {MORE_ZEROS:g}), at small cost in test accuracy (under {SMALL_COST:g} "
+              f"points).",
     # Glorot, Bordes & Bengio 2011: 68-83% exact zeros in their rectifier nets trained with the penalty
     document={"relu_zero_share_with_l1": [0.68, 0.83]},
 )
@@ -35,8 +41,8 @@ POSITIVE_BIAS = Claim(
     id="positive-bias-revives",
     source="003_18664cc3255f4d6e.txt",
     quote="initialize biases with slightly positive value ... gives neuron opportunity moving out of 'dead region'",
-    statement="Under a learning rate high enough to kill units, a small positive bias init (0.01-0.1) leaves fewer "
-              "dead units (by more than MEASURABLY_FEWER of all hidden units) than zero bias init.",
+    statement=f"Under a learning rate high enough to kill units, a small positive bias init (0.01-0.1) leaves fewer "
+              f"dead units (by more than {MEASURABLY_FEWER:g} of all hidden units, a share) than zero bias init.",
 )
 
 # Chosen here and kept fixed: the documents name no net, data, optimizer or budget for these claims.
@@ -49,8 +55,6 @@ SATURATING = ("sigmoid", "tanh", "softsign")
 LARGE_SHARE = 0.25                  # "a large share": exact zeros on over a quarter of (unit, input) pairs
 RARELY = 0.01                       # "almost never": exact zeros in under 1% of them, as at init
 L1_WEIGHT = 0.01                    # times each example's |activation| summed over the 64 hidden units
-MORE_ZEROS = 0.05                   # "raises": more than 5 points of share
-SMALL_COST = 2.0                    # "small cost": test accuracy lower by under 2 points
 # The learning rate that kills units, found with zero bias init and kept fixed: at lr 0.5 and 1 the dead share
 # (units zero on every training input) stays at its init level (~5% of units, from the data's offset), at 2 it
 # triples to ~16%, at 3 ~38% and at 4 over half die and test accuracy falls from 96% to 86%. 2 kills a measurable
@@ -58,7 +62,6 @@ SMALL_COST = 2.0                    # "small cost": test accuracy lower by under
 KILLING_LEARNING_RATE = 2.0
 POSITIVE_BIAS_INIT = 0.1            # the top of the document's range (0.01-0.1), where any effect is largest
 KILLS = 0.05                        # the premise: the dead share grows by over 5 points during training
-MEASURABLY_FEWER = 0.02             # a measurable revival: at least 1 hidden unit in 50 fewer dead
 # Leaky against ReLU from the same state. Every bias starts at PUSHED_BIAS: with He init and two-moons inputs
 # (|x| < 2.5) almost every first-layer unit is then negative on every training input. A single hidden layer,
 # so the units' inputs are the fixed data and a dead ReLU unit cannot be revived from below.

@@ -21,20 +21,22 @@ from harness.stats import paired_test
 from harness.train import History, TrainConfig, train
 from harness.verdicts import Decision
 
+FASTER = 1.25                       # "fewer" and "clearly fewer": by more than a quarter, geometric mean over seeds
+
 WHITENING = Claim(
     id="whitening-speeds-training",
     source="002_f53af5c4161cb5ad.txt",
     quote="training converges faster if its inputs are whitened",
-    statement="The same model reaches a target loss in fewer steps (by more than a factor FASTER) on whitened inputs "
-              "(zero mean, unit variance, decorrelated) than on correlated, offset inputs: the same examples, "
+    statement=f"The same model reaches a target loss in fewer steps (by more than a factor {FASTER:g}) on whitened "
+              "inputs (zero mean, unit variance, decorrelated) than on correlated, offset inputs: the same examples, "
               "linearly transformed.",
 )
 LEAKY_FASTER = Claim(
     id="leaky-relu-converges-faster",
     source="003_18664cc3255f4d6e.txt",
     quote="Converge much faster than sigmoid/tanh",
-    statement="Steps to a target training loss: leaky ReLU clearly fewer (by more than a factor FASTER) than sigmoid "
-              "and than tanh, on the same net and data, each activation with its recommended init.",
+    statement=f"Steps to a target training loss: leaky ReLU clearly fewer (by more than a factor {FASTER:g}) than "
+              "sigmoid and than tanh, on the same net and data, each activation with its recommended init.",
 )
 
 # Chosen here and kept fixed: the documents name no net, data, optimizer, target or budget.
@@ -44,7 +46,6 @@ WIDTHS = (2, 16, 16, 1)
 LEARNING_RATE = 0.3                 # full-batch gradient descent, the same for every configuration
 TARGET_LOSS = 0.25                  # binary cross-entropy; a linear classifier gets about 0.3 on these moons
 BUDGET = 300                        # steps; a seed that never reaches the target counts as BUDGET
-FASTER = 1.25                       # "fewer" and "clearly fewer": by more than a quarter, geometric mean over seeds
 # The correlated, offset inputs: x -> x @ CORRELATING + OFFSET turns the moons (mean about (0.5, 0.25)) into
 # inputs whose two coordinates correlate at about 0.95 and average about 2.5.
 CORRELATING = ((1.0, 1.0), (0.0, 0.5))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import pytest
 import torch
@@ -24,20 +25,25 @@ from torch import Tensor
 
 from harness.claim import Claim
 from harness.data import Dataset, two_moons
+from harness.progress import StepProgress
 from harness.seeding import derive_seed, derive_seeds
 from harness.stats import all_of, mean_test, paired_test
 from harness.train import History, Net, TrainConfig, evaluate, train
 from harness.verdicts import Decision
 
 SOURCE = "000_117cae05039cffeb.txt"
+# The thresholds the statements name.
+PLATEAU_BOUND = 0.05            # plateau: the loss falls by less than 5% (relative) over the last half of training
+FAR_ABOVE = 2.0                 # "far above": sigmoid's final loss more than twice ReLU's, per seed (geometric mean)
+FAR_LARGER = 5.0                # "far larger": ReLU's second-layer pre-activation peak over sigmoid's output peak
 PLATEAU = Claim(
     id="sigmoid-plateau", source=SOURCE,
     quote="Sigmoid's compression caused training loss to plateau at 0.28, whereas ReLU's preservation of "
           "signal magnitude allowed loss to drop to 0.03",
-    statement="On two moons, the document's 2-8-8-1 net trained by the same optimizer for the same steps: the "
-              "sigmoid net's loss stops improving (falls by less than PLATEAU_BOUND, relative, over the last half "
-              "of training) at a level far above (more than FAR_ABOVE times) the ReLU net's final loss; test "
-              "accuracy sigmoid about 79% vs ReLU about 96%.",
+    statement=f"On two moons, the document's 2-8-8-1 net trained by the same optimizer for the same steps: the "
+              f"sigmoid net's loss stops improving (falls by less than {PLATEAU_BOUND:.0%}, relative, over the last "
+              f"half of training) at a level far above (more than {FAR_ABOVE:g} times) the ReLU net's final loss; "
+              f"test accuracy sigmoid about 79% vs ReLU about 96%.",
     document={"final_loss_sigmoid": 0.28, "final_loss_relu": 0.03,
               "test_accuracy_sigmoid": 79.0, "test_accuracy_relu": 96.0},
 )
@@ -59,8 +65,8 @@ MAGNITUDE = Claim(
     id="relu-preserves-magnitude", source=SOURCE,
     quote="enabling deeper layers to receive pre-activation values between 9.0 and 20.0, far exceeding "
           "Sigmoid's 0.6 cap",
-    statement="After training, the ReLU net's second-layer pre-activations reach far larger magnitudes (more than "
-              "FAR_LARGER times) than the sigmoid net's second-layer outputs, which are bounded in (0, 1).",
+    statement=f"After training, the ReLU net's second-layer pre-activations reach far larger magnitudes (more than "
+              f"{FAR_LARGER:g} times) than the sigmoid net's second-layer outputs, which are bounded in (0, 1).",
     document={"relu_preactivation_max": [9.0, 20.0], "sigmoid_output_max": 0.6},
 )
 
@@ -70,11 +76,8 @@ NOISE = 0.2                     # std of the Gaussian noise on both coordinates 
 WIDTHS = (2, 8, 8, 1)
 INITS = {"sigmoid": "lecun", "relu": "he"}   # the document's sqrt(1/fan_in) and sqrt(2/fan_in)
 LEARNING_RATE = 1.0             # full-batch gradient descent, no momentum, as the document's loop
-PLATEAU_BOUND = 0.05            # plateau: the loss falls by less than 5% (relative) over the last half of training
-FAR_ABOVE = 2.0                 # "far above": sigmoid's final loss more than twice ReLU's, per seed (geometric mean)
 ACCURACY_GAP = 5.0              # percentage points of test accuracy that ReLU must gain over sigmoid
 AGREEMENT_GAP = 0.05            # "far more": agreement with the linear classifier higher by 5 points of share
-FAR_LARGER = 5.0                # "far larger": ReLU's second-layer pre-activation peak over sigmoid's output peak
 LOGISTIC_ITERATIONS = 30        # Newton steps; the fit converges to float precision well before
 CURVE_POINTS = 100              # the training-loss curves in the plateau check's evidence, for the report's plot
 GRID_POINTS = 60                # per axis, the grid of the decision-boundary plot
@@ -115,7 +118,7 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def runs(scale: str, device: torch.device, base_seed: int) -> Runs:
+def runs(scale: str, device: torch.device, base_seed: int, progress_line: Callable[[str], None]) -> Runs:
     """Both nets trained once per module and scale: every check reads the same runs."""
     protocol = FAST if scale == "fast" else FULL
     generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, PLATEAU.id, "data"))
@@ -123,7 +126,9 @@ def runs(scale: str, device: torch.device, base_seed: int) -> Runs:
     x_test, y_test = two_moons(protocol.test_points, NOISE, generator, (protocol.seeds,))
     data = Dataset(x_train, y_train, x_test, y_test)
     seeds = derive_seeds(base_seed, protocol.seeds, PLATEAU.id, "nets")
-    histories = {act: train(config(act, protocol), data, seeds) for act in INITS}
+    histories = {act: train(config(act, protocol), data, seeds,
+                            progress=StepProgress(progress_line, f"two moons, {scale} scale: {act}, {protocol.seeds} nets"))
+                 for act in INITS}
     return Runs(protocol, data, histories, fit_logistic_regression(x_train, y_train))
 
 

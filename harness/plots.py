@@ -2,7 +2,9 @@
 
 A small registry, PLOT_KINDS, says which plots exist: each kind names the claim whose records it reads and the
 measured keys it needs, and a plot is drawn for every distinct set of those values that some record (of any scale)
-holds. Where a record has the document's numbers under the same keys, they are drawn beside the measured ones.
+holds. Where a record has the document's numbers under the same keys, they are drawn in a panel of their own beside
+the measured ones, and the caption says which task, model and scale each came from: a fast-scale stand-in is never
+drawn as if it were the document's setting.
 matplotlib is imported only when drawing, and drawn through its Agg canvas (no display, no pyplot state); without
 it the report is written without plots and says why.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
@@ -23,6 +26,12 @@ LINESTYLES = ("-", "--", "-.", ":")
 DPI = 100
 MISSING_MATPLOTLIB = ("No plots: matplotlib is not installed (pip install -e '.[dev]' adds it); "
                       "every number is still in the tables.")
+# Measured keys a check may set to say in words where its numbers come from (task, model, budget, seeds), and where
+# the document's numbers it stands beside come from; strings, so baselines and the ledger pass them by.
+SETTING, DOCUMENT_SETTING = "setting", "document_setting"
+STAND_IN_SCALE = "fast"     # generated data and small nets: never the document's own setting
+OWN_SETTING = "the document's numbers, from its own setting"    # when a record does not say which
+TITLE_WIDTH = 60            # characters per line of a panel title
 
 
 def _style(act: str) -> tuple[str, str]:
@@ -34,6 +43,15 @@ def _distinct_colours(acts: list[str]) -> list[str]:
     taken = {colour for _, colour in ACTIVATION_STYLE.values()}
     spare = iter(c for c in (f"C{i}" for i in range(10)) if c not in taken)
     return [ACTIVATION_STYLE[a][1] if a in ACTIVATION_STYLE else next(spare, "black") for a in acts]
+
+
+def where_from(scale: str, measured: Mapping[str, Any], with_document: bool) -> str:
+    """One sentence: the task, model and scale the measured numbers came from, and, with the document's numbers
+    beside them, where those came from."""
+    setting = f" on {measured[SETTING]}" if SETTING in measured else ""
+    stand_in = " (a stand-in, not the document's setting)" if scale == STAND_IN_SCALE else ""
+    document = f"; beside them, {measured.get(DOCUMENT_SETTING, OWN_SETTING)}" if with_document else ""
+    return f"Measured at {scale} scale{setting}{stand_in}{document}."
 
 
 def _array(value: Any) -> np.ndarray:
@@ -50,8 +68,8 @@ class Drawing(Protocol):
 
 @dataclass(frozen=True)
 class Series:
-    """One line per activation of y against x, with optional ± spread error bars, and the document's numbers
-    under the same keys drawn dashed with hollow markers."""
+    """One line per activation of y against x, with optional ± spread error bars; the document's numbers under the
+    same keys in a second panel (dashed, hollow markers), each panel titled with the setting its numbers came from."""
 
     x: str
     y: str                      # key template: {} is the activation
@@ -67,24 +85,38 @@ class Series:
 
     @property
     def optional(self) -> tuple[str, ...]:
-        return tuple(self.spread.format(a) for a in self.acts) if self.spread else ()
+        spreads = tuple(self.spread.format(a) for a in self.acts) if self.spread else ()
+        return (*spreads, SETTING, DOCUMENT_SETTING)
 
     def draw(self, fig: Any, values: Mapping[str, Any], document: Mapping[str, Any]) -> None:
-        ax = fig.subplots()
         x = _array(values[self.x])
+        documented = [a for a in self.acts if self.y.format(a) in document
+                      and np.size(document[self.y.format(a)]) == x.size]
+        axes = fig.subplots(1, 1 + bool(documented), sharey=True, squeeze=False)[0]
         for act in self.acts:
             label, colour = _style(act)
-            key = self.y.format(act)
             spread = values.get(self.spread.format(act)) if self.spread else None
-            ax.errorbar(x, _array(values[key]), yerr=None if spread is None else _array(spread), color=colour,
-                        marker="o", capsize=3, label=f"{label}, measured" + (" (± 1 sd over seeds)" if spread else ""))
-            if key in document and np.size(document[key]) == x.size:
-                ax.plot(x, _array(document[key]), color=colour, label=f"{label}, document", **DOCUMENT_STYLE)
-        ax.set(xlabel=self.xlabel, ylabel=self.ylabel, xticks=x)
-        if self.log:
-            _log_scale(ax)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize="small")
+            axes[0].errorbar(x, _array(values[self.y.format(act)]), yerr=None if spread is None else _array(spread),
+                             color=colour, marker="o", capsize=3,
+                             label=f"{label}, measured" + (" (± 1 sd over seeds)" if spread else ""))
+        axes[0].set_title(_wrapped("measured" + (f": {values[SETTING]}" if SETTING in values else "")))
+        for act in documented:
+            label, colour = _style(act)
+            axes[1].plot(x, _array(document[self.y.format(act)]), color=colour, label=f"{label}, document",
+                         **DOCUMENT_STYLE)
+        if documented:
+            axes[1].set_title(_wrapped(values.get(DOCUMENT_SETTING, OWN_SETTING)))
+        axes[0].set_ylabel(self.ylabel)
+        for ax in axes:
+            ax.set(xlabel=self.xlabel, xticks=x)
+            if self.log:
+                _log_scale(ax)
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize="small")
+
+
+def _wrapped(title: str) -> str:
+    return textwrap.fill(title, TITLE_WIDTH)
 
 
 def _log_scale(ax: Any) -> None:
@@ -234,11 +266,11 @@ class PlotKind:
 PLOT_KINDS: tuple[PlotKind, ...] = (
     PlotKind("accuracy-vs-depth", "relu-improves-with-depth", "Test accuracy against depth",
              Series(x="depths", y="test_accuracy_{}", acts=("relu", "sigmoid"), spread="test_accuracy_sd_{}",
-                    xlabel="depth (blocks)", ylabel="test accuracy (%)")),
+                    xlabel="depth (blocks)", ylabel="test accuracy (%)"), size=(11.0, 4.8)),
     PlotKind("gradient-vs-depth", "sigmoid-gradients-shrink-faster", "Mean |gradient| against depth",
              Series(x="depths", y="gradient_average_{}", acts=("relu", "sigmoid"), log=True,
                     xlabel="depth (blocks)", ylabel="mean |gradient| over parameter tensors (log)"),
-             borrow={"depths": "relu-improves-with-depth"}),
+             size=(11.0, 4.8), borrow={"depths": "relu-improves-with-depth"}),
     PlotKind("loss-and-boundaries", "sigmoid-plateau", "Two moons: training loss and decision boundaries",
              CurvesAndMaps(steps="loss_curve_steps", curve="loss_curve_{}", grid_x="boundary_x", grid_y="boundary_y",
                            probability="boundary_probability_{}", points="moons_points",
@@ -267,6 +299,7 @@ class Plot:
     title: str
     filename: str
     png: bytes
+    about: str = ""             # where the numbers came from (task, model, scale), for the caption
 
 
 @dataclass(frozen=True)
@@ -324,10 +357,16 @@ def _render(kind: PlotKind, data: _Data) -> bytes:
     fig = Figure(figsize=kind.size, layout="constrained")
     FigureCanvasAgg(fig)
     kind.figure.draw(fig, data.values, data.document)
-    fig.suptitle(kind.title + (f" ({data.scale} scale)" if data.scale else ""), fontweight="bold")
+    fig.suptitle(kind.title + _scale_note(data), fontweight="bold")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
+
+
+def _scale_note(data: _Data) -> str:
+    if data.scale == STAND_IN_SCALE and data.document:
+        return f" ({data.scale} scale: a stand-in, not the document's setting)"
+    return f" ({data.scale} scale)" if data.scale else ""
 
 
 def _filename(kind: PlotKind, data: _Data, index: int) -> str:
@@ -349,6 +388,7 @@ def draw_plots(records: list[dict], kinds: tuple[PlotKind, ...] = PLOT_KINDS) ->
                 notes.append(f"{kind.name} ({data.scale}, {', '.join(data.checks)}) not drawn: {error}")
                 continue
             index = sum(d.scale == data.scale for d in datasets[:i])
+            about = where_from(data.scale, data.values, bool(data.document)) if data.scale else ""
             plots.append(Plot(kind.name, kind.claim, data.scale, tuple(data.checks), kind.title,
-                              _filename(kind, data, index), png))
+                              _filename(kind, data, index), png, about))
     return Drawn(plots, notes)

@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import base64
 import json
-import os
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import Callable
 
 from harness.claim import SCALES
 from harness.files import write_atomically, write_bytes_atomically
-from harness.plots import Drawn, Plot, draw_plots
+from harness.plots import DOCUMENT_SETTING, SETTING, Drawn, Plot, draw_plots, where_from
 
 PLOTS = "plots"          # the PNGs' folder, inside the report's
 LONG_LIST = 8            # lists longer than this are abbreviated in the report (claims.json has every value)
 ACTIVATIONS_SECTION = "Activations"
-
-
-def report_dir_problem(directory: Path) -> str | None:
-    """One sentence saying why `directory` cannot take the report, or None if it can."""
-    if directory.exists() and not directory.is_dir():
-        return f"--claims-report {directory}: that path is a file; give a folder (it is created if missing)."
-    existing = next((p for p in [directory, *directory.parents] if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        return f"--claims-report {directory}: {existing} is a file, not a folder, so the folder cannot be made there."
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        return f"--claims-report {directory}: {existing} is not writable; choose a folder you can write to."
-    return None
 
 
 def write_claims_json(directory: Path, records: list[dict]) -> Path:
@@ -78,7 +67,9 @@ def _beside(r: dict) -> list[tuple[str, str, str]]:
 
 
 def _others(r: dict) -> list[tuple[str, str]]:
-    return [(k, _number(v)) for k, v in r["measured"].items() if k not in r["document"]]
+    """The measured numbers the document does not state; the setting's words go in their own line."""
+    return [(k, _number(v)) for k, v in r["measured"].items()
+            if k not in r["document"] and k not in (SETTING, DOCUMENT_SETTING)]
 
 
 def _at_scale(records: list[dict], scale: str) -> tuple[str, str]:
@@ -112,6 +103,103 @@ def _about(checks: list[dict]) -> dict | None:
     return next((r for r in checks if "quote" in r), None)
 
 
+# ---- findings: does each claim hold? (Read from the verdicts; pass/FAIL, the expectations, play no part.)
+
+FINDINGS = {"holds": ("holds", "hold"), "holds in part": ("holds in part", "hold in part"),   # each finding, as
+            "does not hold": ("does not hold", "do not hold"),                               # said of one claim
+            "undecided": ("is undecided", "are undecided")}                                  # and of several
+LEGEND = (
+    ("Finding", "whether the claim holds, read from its checks' verdicts, never from their expectations. Each check "
+                "is named for one prediction of the claim (for one activation, setting or scale): supported means "
+                "the prediction held, refuted that it failed, inconclusive that the evidence did not decide. "
+                "holds: every check that ran is supported; holds in part: some are supported and some refuted (the "
+                "sentence names which, with their parameters and scales); does not hold: some are refuted and none "
+                "supported; undecided: none refuted and some inconclusive, or none ran. A refuted check counts "
+                "against the claim even where the harness expected it to be refuted (its Why says why)."),
+    ("pass / FAIL", "whether a check behaved as the harness expects: pass when its verdict equals the expectation "
+                    "committed in the claim module, FAIL when it does not (a regression, or a finding that changed: "
+                    "read that check). It says nothing about whether the claim holds: refuted (pass) means the "
+                    "harness predicted that the claim fails there, and it did."),
+    ("Scales", "fast checks run in seconds on a CPU on generated data, for most claims a stand-in for the "
+               "document's setting; full checks follow the document's protocol and data. A measured number comes "
+               "from its check's scale, whatever the document's number beside it."),
+)
+
+
+def _params(record: dict) -> list[str]:
+    test = record.get("test", record["check"])
+    return [p for p in test.removeprefix(record["check"]).strip("[]").split("-") if p and p != record["scale"]]
+
+
+def check_label(record: dict) -> str:
+    """The check's name with its parameters other than the scale (test_x[tanh-fast] -> test_x[tanh]), so that the
+    records of one parametrized check can be told apart."""
+    params = _params(record)
+    return f"{record['check']}[{'-'.join(params)}]" if params else record["check"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str                                         # a key of FINDINGS
+    scales: list[str]                                 # the scales at which some check ran
+    parts: list[tuple[str, list[tuple[str, str]]]]    # (verb, the checks it applies to as (prediction, where))
+
+
+def _cases(records: list[dict], with_scale: bool) -> list[tuple[str, str]]:
+    """Each check once, as (its prediction in words, the parameters and scales of these records)."""
+    wheres: dict[str, list[str]] = {}
+    for r in records:
+        wheres.setdefault(r["check"], []).append("-".join([*_params(r), *([r["scale"]] if with_scale else [])]))
+    return [(check.removeprefix("test_").replace("_", " "), ", ".join(filter(None, where)))
+            for check, where in wheres.items()]
+
+
+def finding(checks: list[dict]) -> Finding:
+    """Whether the claim of these records holds, and which checks say so; see LEGEND for the rule."""
+    ran = [r for r in checks if r["verdict"] != "skipped"]
+    supported = [r for r in ran if r["verdict"] == "supported"]
+    refuted = [r for r in ran if r["verdict"] == "refuted"]
+    unsettled = [r for r in ran if r["verdict"] not in ("supported", "refuted")]   # inconclusive, or an error
+    kind = ("holds in part" if supported and refuted else "does not hold" if refuted
+            else "undecided" if unsettled or not ran else "holds")
+    with_scale = len({r["scale"] for r in checks}) > 1
+    if kind == "holds":
+        parts = [(f"supported by {_every(len(ran))} check{'s' if len(ran) > 1 else ''} that ran", [])]
+    else:
+        parts = [(verb, _cases(rs, with_scale)) for verb, rs in
+                 (("supported by", supported), ("refuted by", refuted), ("left open by", unsettled)) if rs]
+    if skipped := [r for r in checks if r["verdict"] == "skipped"]:
+        parts.append(("not run:", _cases(skipped, with_scale)))
+    return Finding(kind, [s for s in SCALES if any(r["scale"] == s for r in ran)], parts)
+
+
+def _every(n: int) -> str:
+    return {1: "the one", 2: "both"}.get(n, f"all {n}")
+
+
+def _and(items: list[str]) -> str:
+    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
+
+
+def _sentence(f: Finding, emph: Callable[[str], str], text: Callable[[str], str]) -> str:
+    """The finding's sentence: where the claim holds and where not; `emph` marks up a prediction, `text` the rest."""
+    def case(prediction: str, where: str) -> str:
+        return emph(prediction) + text(f" ({where})" if where else "")
+    parts = [text(verb) + (" " + _and([case(*c) for c in cases]) if cases else "") for verb, cases in f.parts]
+    at = text(f"{' and '.join(f.scales).capitalize()} scale: ") if f.scales else ""
+    return at + "; ".join(parts) + "."
+
+
+def _findings(claims: list[tuple[str, list[dict]]]) -> list[tuple[str, Finding]]:
+    return [(claim, finding(checks)) for claim, checks in claims]
+
+
+def _tally(found: list[tuple[str, Finding]]) -> str:
+    counts = [(sum(f.kind == kind for _, f in found), said) for kind, said in FINDINGS.items()]
+    claims = f"{len(found)} claim{'s' * (len(found) > 1)}"
+    return f"Of {claims}, " + _and([f"{n} {said[n > 1]}" for n, said in counts if n]) + "."
+
+
 def _overview(records: list[dict]) -> str:
     """One sentence: how many claims and checks, how many went as expected, and where they ran."""
     ran = [r for r in records if r["verdict"] != "skipped"]
@@ -119,14 +207,21 @@ def _overview(records: list[dict]) -> str:
     devices = ", ".join(sorted({r["device"] for r in ran})) or "-"
     versions = next((r["versions"] for r in ran if "versions" in r), {})
     stack = "".join(f", {k} {v}" for k, v in versions.items())
-    return (f"{len({r['claim'] for r in records})} claims, {len(records)} checks: {passed} gave the expected verdict, "
-            f"{len(ran) - passed} did not, {len(records) - len(ran)} skipped. Device {devices}{stack}.")
+    return (f"{len({r['claim'] for r in records})} claims, {len(records)} checks: {passed} gave the expected verdict "
+            f"(pass), {len(ran) - passed} did not (FAIL), {len(records) - len(ran)} skipped. Device {devices}{stack}.")
 
 
 def _caption(plot: Plot) -> str:
     source = (f"{plot.scale} scale, from {', '.join(plot.checks)}" if plot.scale
               else "from the registry in models/activations.py")
-    return f"{plot.title} ({source})"
+    return f"{plot.title} ({source})" + (f". {plot.about}" if plot.about else "")
+
+
+def _beside_note(r: dict) -> str:
+    """Where the measured numbers came from (their task, model and scale) and where the document's came from,
+    when the check sets them beside each other or names its setting; else empty."""
+    beside = bool(_beside(r))
+    return where_from(r["scale"], r["measured"], beside) if beside or SETTING in r["measured"] else ""
 
 
 # ---- report.md
@@ -138,7 +233,7 @@ def _decision_line(label: str, d: dict) -> str:
 
 
 def _check_section(r: dict) -> list[str]:
-    head = f"### `{r['check']}` ({r['scale']})"
+    head = f"### `{check_label(r)}` ({r['scale']})"
     if r["verdict"] == "skipped":
         return [head, "", f"Skipped: {r.get('skip_reason', '')}", ""]
     mark = "as expected" if r["passed"] else "**differs from the expected verdict**"
@@ -153,6 +248,8 @@ def _check_section(r: dict) -> list[str]:
     beside = [f"| {k} | {measured} | {document} |" for k, measured, document in _beside(r)]
     if beside:
         lines += ["", "| quantity | measured | document |", "|---|---|---|", *beside]
+    if note := _beside_note(r):
+        lines += ["", f"*{note}*"]
     if others := _others(r):
         lines += ["", "Measured: " + "; ".join(f"{k} = {v}" for k, v in others)]
     return lines + ["", f"Took {r['duration_s']} s on {r['device']}; check seed {r['seeds'][0]}.", ""]
@@ -162,30 +259,49 @@ def _md_plots(plots: list[Plot]) -> list[str]:
     return [line for p in plots for line in (f"![{_caption(p)}]({PLOTS}/{p.filename})", f"*{_caption(p)}*", "")]
 
 
+def _md_findings(claims: list[tuple[str, list[dict]]]) -> list[str]:
+    found = _findings(claims)
+    rows = [f"- [{claim}](#{claim}) **{f.kind}**. {_sentence(f, lambda p: f'*{p}*', str)}" for claim, f in found]
+    return ["## Findings", "", _tally(found), "", *rows, ""]
+
+
+def _md_legend() -> list[str]:
+    return ["**Legend.**", "", *[f"- **{term}**: {text}" for term, text in LEGEND], ""]
+
+
 def _md_summary(claims: list[tuple[str, list[dict]]]) -> list[str]:
     rows = [f"| [{claim}](#{claim}) | " + " | ".join(v for v, _ in cells) + f" | {result} |"
             for claim, cells, result in _summary(claims)]
-    return [f"| claim | {' | '.join(SCALES)} | result |", "|---|" + "---|" * (len(SCALES) + 1), *rows, ""]
+    return ["## Verdicts by scale", "", f"| claim | {' | '.join(SCALES)} | checks as expected |",
+            "|---|" + "---|" * (len(SCALES) + 1), *rows, ""]
 
 
 def _md_cell(verdicts: str, status: str) -> str:
     return f"{verdicts} ({status})" if status in ("pass", "FAIL") else verdicts
 
 
+def _by_label(checks: list[dict]) -> dict[str, list[dict]]:
+    """The records of each check, its parameters told apart, in the order the checks come."""
+    labelled: dict[str, list[dict]] = {}
+    for r in checks:
+        labelled.setdefault(check_label(r), []).append(r)
+    return labelled
+
+
 def _md_verdicts(checks: list[dict]) -> list[str]:
-    rows = [f"| `{check}` | " + " | ".join(_md_cell(*_at_scale([r for r in checks if r["check"] == check], s))
-                                          for s in SCALES) + " |"
-            for check in dict.fromkeys(r["check"] for r in checks)]
+    rows = [f"| `{label}` | " + " | ".join(_md_cell(*_at_scale(records, s)) for s in SCALES) + " |"
+            for label, records in _by_label(checks).items()]
     return [f"| check | {' | '.join(SCALES)} |", "|---|" + "---|" * len(SCALES), *rows, ""]
 
 
 def report_markdown(records: list[dict], ledger: list[str], drawn: Drawn | None = None) -> str:
-    """report.md: a summary table and the ledger, then one section per claim with its quote, statement, verdicts,
-    plots (PNG files under plots/) and every check's evidence."""
+    """report.md: the findings (does each claim hold?) and their legend, a table of verdicts by scale and the
+    ledger, then one section per claim with its quote, statement, verdicts, plots (PNG files under plots/) and every
+    check's evidence."""
     drawn = drawn or Drawn([], [])
     claims = _claims(records)
-    lines = ["# Claims report", "", _overview(records), "", *[f"*{note}*\n" for note in drawn.notes],
-             *_md_summary(claims), "```", *ledger, "```", ""]
+    lines = ["# Claims report", "", *_md_findings(claims), *_md_legend(), _overview(records), "",
+             *[f"*{note}*\n" for note in drawn.notes], *_md_summary(claims), "```", *ledger, "```", ""]
     for claim, checks in claims:
         lines += [f"## {claim}", ""]
         if about := _about(checks):
@@ -215,7 +331,12 @@ blockquote cite{display:block;font-style:normal;color:#57606a;font-size:.9em}
 .v{display:inline-block;padding:0 .6em;border-radius:1em;font-size:.85em;font-weight:600;color:#fff;background:#6e7781}
 .v-supported{background:#1a7f37}.v-refuted{background:#bc4c00}.v-inconclusive{background:#9a6700}
 .v-skipped,.v-none{background:#eaeef2;color:#57606a}.v-error{background:#82071e}
-.pass{color:#1a7f37;font-weight:700}.FAIL{color:#cf222e;font-weight:700}.skipped,.none{color:#8c959f}
+.pass{color:#57606a;font-weight:600}.FAIL{color:#cf222e;font-weight:700}.skipped,.none{color:#8c959f}
+.f{display:inline-block;padding:0 .6em;border-radius:4px;font-weight:700;white-space:nowrap;color:#fff}
+.f-holds{background:#1a7f37}.f-holds-in-part{background:#9a6700}.f-does-not-hold{background:#cf222e}
+.f-undecided{background:#eaeef2;color:#57606a}table.findings td{vertical-align:middle}
+.legend{padding:.2em 1em;background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;font-size:.92em}
+.legend dt{font-weight:700;margin-top:.4em}.legend dd{margin:0 0 .3em 1.2em}.setting{color:#57606a;font-style:italic}
 .check{margin:1em 0;padding:.2em 0 .2em 1em;border-left:4px solid #d0d7de}
 .check.failed{border-left-color:#cf222e}.why{color:#57606a}.meta,.took{color:#57606a;font-size:.9em}
 .note{padding:.5em 1em;background:#fff8c5;border:1px solid #d4a72c;border-radius:6px}
@@ -234,19 +355,35 @@ def _status(status: str) -> str:
     return f'<span class="{"none" if status == "-" else escape(status)}">{escape(status)}</span>'
 
 
+def _html_findings(claims: list[tuple[str, list[dict]]]) -> list[str]:
+    found = _findings(claims)
+    rows = [f'<tr><td><a href="#{escape(claim)}">{escape(claim)}</a></td>'
+            f'<td><span class="f f-{f.kind.replace(" ", "-")}">{f.kind}</span></td>'
+            f"<td>{_sentence(f, lambda p: f'<em>{escape(p)}</em>', escape)}</td></tr>" for claim, f in found]
+    return ['<h2 id="findings">Findings</h2>', f"<p>{escape(_tally(found))}</p>",
+            '<table class="findings"><tr><th>claim</th><th>finding</th><th>from the verdicts of its checks</th></tr>',
+            *rows, "</table>"]
+
+
+def _html_legend() -> list[str]:
+    terms = [f"<dt>{escape(term)}</dt><dd>{escape(text)}</dd>" for term, text in LEGEND]
+    return ['<dl class="legend">', *terms, "</dl>"]
+
+
 def _html_summary(claims: list[tuple[str, list[dict]]]) -> list[str]:
     rows = [f'<tr><td><a href="#{escape(claim)}">{escape(claim)}</a></td>'
             + "".join(f"<td>{_badge(v)}</td>" for v, _ in cells) + f"<td>{_status(result)}</td></tr>"
             for claim, cells, result in _summary(claims)]
     head = "".join(f"<th>{s}</th>" for s in SCALES)
-    return [f'<table class="summary"><tr><th>claim</th>{head}<th>result</th></tr>', *rows, "</table>"]
+    return ['<h2 id="verdicts-by-scale">Verdicts by scale</h2>',
+            f'<table class="summary"><tr><th>claim</th>{head}<th>checks as expected</th></tr>', *rows, "</table>"]
 
 
 def _html_verdicts(checks: list[dict]) -> list[str]:
     rows = []
-    for check in dict.fromkeys(r["check"] for r in checks):
-        cells = [_at_scale([r for r in checks if r["check"] == check], s) for s in SCALES]
-        rows.append(f"<tr><td><code>{escape(check)}</code></td>"
+    for label, records in _by_label(checks).items():
+        cells = [_at_scale(records, s) for s in SCALES]
+        rows.append(f"<tr><td><code>{escape(label)}</code></td>"
                     + "".join(f"<td>{_badge(v)} {_status(st) if st not in ('-', 'skipped') else ''}</td>"
                               for v, st in cells) + "</tr>")
     head = "".join(f"<th>{s}</th>" for s in SCALES)
@@ -271,6 +408,8 @@ def _html_numbers(r: dict) -> list[str]:
         rows = [f"<tr><td><code>{escape(k)}</code></td><td class=n>{escape(m)}</td><td class=n>{escape(d)}</td></tr>"
                 for k, m, d in beside]
         lines += ["<table><tr><th>quantity</th><th>measured</th><th>document</th></tr>", *rows, "</table>"]
+    if note := _beside_note(r):
+        lines.append(f'<p class="setting">{escape(note)}</p>')
     if others := _others(r):
         lines.append("<p>Measured: " + "; ".join(f"<code>{escape(k)}</code> = {escape(v)}" for k, v in others) + "</p>")
     return lines
@@ -279,7 +418,7 @@ def _html_numbers(r: dict) -> list[str]:
 def _html_check(r: dict) -> list[str]:
     failed = r["verdict"] != "skipped" and not r["passed"]
     head = [f'<div class="check{" failed" if failed else ""}">',
-            f"<h3><code>{escape(r['check'])}</code> ({escape(r['scale'])})</h3>"]
+            f"<h3><code>{escape(check_label(r))}</code> ({escape(r['scale'])})</h3>"]
     if r["verdict"] == "skipped":
         return head + [f"<p>{_badge('skipped')} {escape(r.get('skip_reason', ''))}</p>", "</div>"]
     mark = ('<span class="pass">as expected</span>' if r["passed"]
@@ -313,7 +452,8 @@ def report_html(records: list[dict], ledger: list[str], drawn: Drawn | None = No
     """report.html: report.md's content, self-contained (inline style, plots as data URIs), verdicts in colour."""
     drawn = drawn or Drawn([], [])
     claims = _claims(records)
-    body = ["<h1>Claims report</h1>", f'<p class="meta">{escape(_overview(records))}</p>',
+    body = ["<h1>Claims report</h1>", *_html_findings(claims), *_html_legend(),
+            f'<p class="meta">{escape(_overview(records))}</p>',
             *[f'<p class="note">{escape(note)}</p>' for note in drawn.notes], *_html_summary(claims),
             "<details><summary>The ledger</summary><pre>", *map(escape, ledger), "</pre></details>"]
     for claim, checks in claims:

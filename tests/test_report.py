@@ -2,17 +2,25 @@
 from __future__ import annotations
 
 import base64
+import importlib
+import math
+import pkgutil
 import re
 import sys
 from html import escape
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from harness import files
+from harness.claim import Claim
 from harness.files import write_bytes_atomically
-from harness.plots import MISSING_MATPLOTLIB, PLOT_KINDS, draw_plots
-from harness.report import report_html, write_report
+from harness.plots import DOCUMENT_SETTING, MISSING_MATPLOTLIB, PLOT_KINDS, SETTING, draw_plots
+from harness.report import check_label, finding, report_html, report_markdown, write_report
+from harness.stats import paired_test
+from harness.train import init_net
 
 DECISION = {"verdict": "supported", "rule": "t-interval, above 0", "effect_name": "gap", "effect": 2.0,
             "interval": [1.5, 2.5], "threshold": 0.0, "n": 8, "alpha": 0.01, "p_value": 1e-4}
@@ -39,6 +47,9 @@ SAMPLES = {
 KINDS = {kind.name: kind for kind in PLOT_KINDS}
 DOCUMENTS = {"accuracy-vs-depth": {"test_accuracy_relu": [55.0, 66.0, 73.0]},
              "loss-and-boundaries": {"final_loss_relu": 0.03, "final_loss_sigmoid": 0.28}}
+CLAIMS = Path(__file__).resolve().parent.parent / "claims"
+STAND_IN = "a sawtooth, width-16 blocks"
+DOCUMENT_RUN = "document 001's run: CIFAR-10, its CNN"
 
 
 def record(claim: str, measured: dict, check: str = "test_it", scale: str = "fast", document: dict | None = None,
@@ -160,3 +171,130 @@ def test_an_interrupted_write_keeps_the_old_file_and_no_temporary(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         write_bytes_atomically(target, b"new")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def verdict(claim: str, check: str, outcome: str, expected: str | None = None, params: str = "",
+            scale: str = "fast") -> dict:
+    """A record of `check` with this verdict (and expectation, by default the verdict), its parameters in its
+    test id."""
+    expected = expected or outcome
+    return {**record(claim, {}, check=check, scale=scale), "verdict": outcome, "expected": expected,
+            "passed": outcome == expected, "test": f"{check}[{'-'.join(filter(None, [params, scale]))}]"}
+
+
+def test_a_claim_holds_when_every_check_is_supported_whatever_was_expected():
+    assert finding([verdict("c", "test_a", "supported"), verdict("c", "test_b", "supported")]).kind == "holds"
+    expected_refuted = [verdict("c", "test_a", "refuted", expected="refuted")]     # passes, yet the claim fails
+    assert finding(expected_refuted).kind == "does not hold"
+    assert finding([verdict("c", "test_a", "supported"), *expected_refuted]).kind == "holds in part"
+    assert finding([verdict("c", "test_a", "supported"), verdict("c", "test_b", "inconclusive")]).kind == "undecided"
+    skipped = {"claim": "c", "check": "test_a", "scale": "full", "verdict": "skipped", "passed": None}
+    assert finding([skipped]).kind == "undecided"
+
+
+def test_a_finding_names_where_the_claim_holds_by_parameter_and_scale():
+    records = [verdict("cost", "test_costs_more", "refuted", expected="supported", params="tanh"),
+               verdict("cost", "test_costs_more", "supported", params="elu"),
+               verdict("cost", "test_costs_more", "supported", params="gelu"),
+               verdict("cost", "test_on_a_gpu", "supported", scale="full"),
+               verdict("cost", "test_on_a_gpu", "refuted", expected="refuted")]
+    markdown = report_markdown(records, [])
+    assert ("- [cost](#cost) **holds in part**. Fast and full scale: supported by *costs more* (elu-fast, gelu-fast) "
+            "and *on a gpu* (full); refuted by *costs more* (tanh-fast) and *on a gpu* (fast).") in markdown
+    assert "<td><span class=\"f f-holds-in-part\">holds in part</span></td>" in report_html(records, [])
+
+
+def test_both_reports_open_with_the_findings_then_a_legend_then_the_overview():
+    records = [verdict("c", "test_a", "refuted", expected="refuted")]
+    markdown, html = report_markdown(records, []), report_html(records, [])
+    assert "Of 1 claim, 1 does not hold." in markdown
+    for text, overview in ((markdown, "1 claims, 1 checks"), (html, "1 claims, 1 checks")):
+        findings, legend = text.index("Findings"), text.index("pass / FAIL")
+        assert text.index("Claims report") < findings < text.index("does not hold") < legend < text.index(overview)
+        assert "says nothing about whether the claim holds" in text
+        assert "A refuted check counts against the claim even where the harness expected it" in text
+
+
+def test_a_parametrized_check_is_named_with_its_parameters_but_not_its_scale():
+    records = [verdict("cost", "test_costs_more", "refuted", params="tanh"),
+               verdict("cost", "test_costs_more", "supported", params="elu")]
+    assert [check_label(r) for r in records] == ["test_costs_more[tanh]", "test_costs_more[elu]"]
+    assert check_label(record("cost", {})) == "test_it"       # records without a test id, and unparametrized checks
+    markdown, html = report_markdown(records, []), report_html(records, [])
+    assert "### `test_costs_more[tanh]` (fast)" in markdown
+    assert "| `test_costs_more[elu]` | supported (pass) |" in markdown
+    assert html.count("<code>test_costs_more[tanh]</code>") == 2    # its row in the verdict table, and its section
+
+
+def claim_modules() -> list:
+    sys.path.insert(0, str(CLAIMS))
+    try:
+        return [importlib.import_module(m.name) for m in pkgutil.iter_modules([str(CLAIMS)])]
+    finally:
+        sys.path.remove(str(CLAIMS))
+
+
+@pytest.mark.parametrize("module", claim_modules(), ids=lambda m: m.__name__)
+def test_no_statement_or_reason_names_a_constant_instead_of_its_value(module):
+    constants = {name for name in vars(module) if re.fullmatch(r"[A-Z][A-Z0-9_]+", name)}
+    texts = [c.statement for c in vars(module).values() if isinstance(c, Claim)]
+    texts += [reason for f in vars(module).values() for mark in getattr(f, "pytestmark", []) if mark.name == "claim"
+              for reason in mark.kwargs["reason"].values()]
+    assert not [(word, text) for text in texts for word in re.findall(r"\b[A-Z][A-Z0-9_]+\b", text)
+                if word in constants]
+
+
+class Percent:
+    """Accuracies in percent, as both depth sweeps give them."""
+
+    def accuracy(self, act: str, depth: int) -> np.ndarray:
+        return np.array([50.0, 52.0, 49.0, 51.0]) + (30.0 + np.array([1.0, -2.0, 0.5, 0.0])) * (depth > 1)
+
+
+def test_depth_accuracy_rules_compare_percentage_points_with_a_threshold_in_points():
+    depth = next(m for m in claim_modules() if m.__name__ == "test_depth")
+    decision = depth.gain(Percent(), "relu", 1, 8, "above")
+    assert decision.effect_name.endswith("(points)") and decision.threshold == depth.CLEARLY == 10.0
+    assert 25 < decision.effect < 35
+    as_fractions = paired_test(Percent().accuracy("relu", 8) / 100, Percent().accuracy("relu", 1) / 100, 0.1)
+    assert decision.verdict == as_fractions.verdict     # the paired rule does not depend on the unit
+
+
+def test_the_dead_unit_rule_counts_changed_parameters_against_a_threshold_that_reads_as_none():
+    dead = next(m for m in claim_modules() if m.__name__ == "test_dead_units")
+    start = init_net(dead.BASE, [0, 1], torch.device("cpu"))
+    assert dead.changed_count(dead.Run(start, start, {}), dead.SET_DEAD) == 0 and dead.NONE == 0.5
+    moved = dead.Net([(w + 1, b) for w, b in start.params], start.norms, start.act)
+    assert dead.changed_count(dead.Run(start, moved, {}), dead.SET_DEAD) == 2 * dead.DEAD_UNITS * 2   # weights only
+    diverged = dead.Net([(w * math.nan, b) for w, b in start.params], start.norms, start.act)
+    assert math.isnan(dead.changed_count(dead.Run(start, diverged, {}), dead.SET_DEAD))   # decides nothing
+
+
+def depth_record(scale: str) -> dict:
+    measured = {**SAMPLES["accuracy-vs-depth"], SETTING: STAND_IN, DOCUMENT_SETTING: DOCUMENT_RUN}
+    return sample_record("accuracy-vs-depth", scale=scale) | {"measured": measured}
+
+
+def test_a_plot_draws_the_document_in_its_own_panel_and_says_where_each_series_came_from():
+    from matplotlib.figure import Figure
+    kind = KINDS["accuracy-vs-depth"]
+    for document, panels in ((DOCUMENTS["accuracy-vs-depth"], 2), ({}, 1)):
+        fig = Figure()
+        kind.figure.draw(fig, depth_record("fast")["measured"], document)
+        assert panels == 1 or fig.axes[1].get_title() == DOCUMENT_RUN
+        assert len(fig.axes) == panels and fig.axes[0].get_title() == f"measured: {STAND_IN}"
+    (plot,) = draw_plots([depth_record("fast")], kinds=(kind,)).plots
+    assert plot.about == (f"Measured at fast scale on {STAND_IN} (a stand-in, not the document's setting); "
+                          f"beside them, {DOCUMENT_RUN}.")
+    assert escape(plot.about) in report_html([depth_record("fast")], [], draw_plots([depth_record("fast")]))
+
+
+def test_a_table_of_measured_and_document_numbers_says_which_setting_the_measured_ones_came_from():
+    fast, full = (report_markdown([depth_record(scale)], []) for scale in ("fast", "full"))
+    table = "| test_accuracy_relu | [60, 70, 80] | [55, 66, 73] |\n\n"
+    assert table + f"*Measured at fast scale on {STAND_IN} (a stand-in, not the document's setting); " in fast
+    assert table + f"*Measured at full scale on {STAND_IN}; beside them, {DOCUMENT_RUN}.*" in full
+    assert "Measured: depths" in fast and STAND_IN not in fast.split("Measured: depths")[1].split("\n")[0]
+    bare = report_markdown([record("c", {"gap": 1.0}, document={"gap": 2.0})], [])
+    assert "*Measured at fast scale (a stand-in, not the document's setting); beside them, the document's numbers, " \
+           "from its own setting.*" in bare
