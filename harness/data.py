@@ -117,23 +117,3 @@ def smooth_teacher_classes(n_train: int, n_test: int, dim: int, classes: int, le
     labels = (scores - scores.mean(-2, keepdim=True)).argmax(-1)
     return Dataset(x[..., :n_train, :], labels[..., :n_train], x[..., n_train:, :], labels[..., n_train:])
 
-
-def part_relations(n: int, size: int, classes: int, generator: torch.Generator, noise: float = 0.25) -> tuple[Tensor, Tensor]:
-    """Images whose class is the arrangement of two parts, not what either part looks like.
-
-    Each image [3, size, size] (uint8, as CIFAR-10's) has uniform background noise up to `noise` of the range in
-    every channel, one full-intensity red pixel and one full-intensity green pixel at two distinct positions drawn
-    uniformly. The label is the direction from the red pixel to the green one, in `classes` equal sectors of the
-    angle. Returns images [n, 3, size, size] and labels [n] (int64), on the generator's device.
-    """
-    device = generator.device
-    pixels = size * size
-    red = torch.randint(pixels, (n,), generator=generator, device=device)
-    green = (red + torch.randint(1, pixels, (n,), generator=generator, device=device)) % pixels  # never red
-    angle = torch.atan2((green // size - red // size).float(), (green % size - red % size).float())
-    labels = torch.floor((angle + math.pi) / (2 * math.pi) * classes).long() % classes
-    images = torch.rand(n, 3, pixels, generator=generator, device=device) * noise
-    rows = torch.arange(n, device=device)
-    images[rows, 0, red] = 1.0
-    images[rows, 1, green] = 1.0
-    return (images * 255).round().to(torch.uint8).view(n, 3, size, size), labels
