@@ -71,7 +71,20 @@ class DataDir:
         return None
 
 
+MARKERS = (
+    "fast: runs on a CPU in seconds; the CI suite (pytest -m fast)",
+    "slow: the documents' full protocols; minutes, on a GPU box",
+    f"gpu: needs a CUDA device unless {DEVICE_OPTION} cpu is passed",
+    "claim(claim, expected): attached by Claim.check; the claim a check tests and its expected verdict per scale",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # The plugin's own markers, registered here and not only in this repository's pyproject.toml: pytest picks its
+    # rootdir (and so its config file) before plugins load, from any argument that is an existing path, and an
+    # option value such as --data-dir ../shared/data counts as one.
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
     seed = config.getoption(SEED_OPTION)
     if not re.fullmatch(r"[0-9]+", seed):
         raise pytest.UsageError(f"{SEED_OPTION} {seed}: the base seed must be a non-negative integer, "
