@@ -1,0 +1,101 @@
+"""Are the decision rules calibrated? Data simulated with the true effect exactly at the threshold must come out
+supported at most alpha of the time, and each rule's interval must cover the true value at least 1 - 2 alpha of
+the time. Each rate is checked with an exact binomial test over DRAWS simulated data sets, so a rule that errs
+clearly more often than it should (a normal quantile where a t quantile belongs, an interval a fifth too narrow)
+fails, and a correct rule fails with probability below SURPRISE; the draws come from fixed seeds, so the outcome
+is the same on every run. The proportion rule depends on the count alone, so its rates are computed exactly."""
+from __future__ import annotations
+
+from functools import cache
+from typing import Callable
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness.stats import mean_test, paired_test, rate_test, slope_test, within_test
+from harness.verdicts import Decision, Verdict
+
+ALPHA = 0.01            # every rule's default error rate per side
+DRAWS = 2000            # simulated data sets per rule: about 20 expected false supports at the boundary, enough
+                        # for a rule that errs at 2.4 alpha (an interval a fifth too narrow) to stand out
+SURPRISE = 1e-4         # how improbable a count must be under a calibrated rule to fail the test
+N = 8                   # seeds per simulated check, as small as the fast tier's checks go
+
+
+def generator(name: str) -> np.random.Generator:
+    return np.random.default_rng([ord(c) for c in name])
+
+
+def too_often(count: int, rate: float) -> bool:
+    """Is `count` events in DRAWS significantly more than `rate` allows?"""
+    return stats.binomtest(count, DRAWS, rate, alternative="greater").pvalue < SURPRISE
+
+
+@cache
+def decisions(name: str) -> list[Decision]:
+    """The rule named `name` on each of DRAWS simulated data sets (computed once for the tests that read them)."""
+    rule = RULES[name][0] if name in RULES else narrowed
+    rng = generator(name)
+    return [rule(rng) for _ in range(DRAWS)]
+
+
+THRESHOLD = 0.3
+RULES: dict[str, tuple[Callable[[np.random.Generator], Decision], float]] = {
+    # rule on one simulated data set whose true value equals the threshold, and that true value
+    "mean_test above": (lambda rng: mean_test(rng.normal(THRESHOLD, 1.0, N), THRESHOLD), THRESHOLD),
+    "mean_test below": (lambda rng: mean_test(rng.normal(THRESHOLD, 1.0, N), THRESHOLD, side="below"), THRESHOLD),
+    "paired_test": (lambda rng: paired_test(rng.normal(1.0 + THRESHOLD, 1.0, N) + (common := rng.normal(0, 3, N)),
+                                            1.0 + common, THRESHOLD), THRESHOLD),
+    "slope_test": (lambda rng: slope_test(np.arange(N, dtype=float),
+                                          THRESHOLD * np.arange(N) + rng.normal(0, 1.0, N), THRESHOLD), THRESHOLD),
+}
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_a_rule_supports_a_true_effect_at_its_threshold_at_most_alpha_of_the_time(name):
+    supported = sum(d.verdict is Verdict.SUPPORTED for d in decisions(name))
+    assert not too_often(supported, ALPHA), f"{name}: supported {supported} of {DRAWS} times at the threshold"
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_a_rules_interval_covers_the_true_value_at_least_one_minus_two_alpha_of_the_time(name):
+    truth = RULES[name][1]
+    missed = sum(not d.interval[0] <= truth <= d.interval[1] for d in decisions(name))
+    assert not too_often(missed, 2 * ALPHA), f"{name}: the interval missed {missed} of {DRAWS} times"
+
+
+@pytest.mark.parametrize("end", ["low", "high"])
+def test_equivalence_supports_a_mean_at_either_end_of_the_range_at_most_alpha_of_the_time(end):
+    low, high = -0.5, 0.5
+    truth = low if end == "low" else high
+    rng = generator(end)
+    supported = sum(within_test(rng.normal(truth, 0.3, N), low, high).verdict is Verdict.SUPPORTED
+                    for _ in range(DRAWS))
+    assert not too_often(supported, ALPHA)
+
+
+@pytest.mark.parametrize("n, rate", [(20, 0.5), (60, 0.5), (400, 0.5), (400, 0.9)])
+def test_the_proportion_rule_is_calibrated_exactly(n, rate):
+    """rate_test depends on the count alone, so its error rates are sums over the binomial distribution of the
+    count: exact, with no simulation noise."""
+    chance = stats.binom.pmf(np.arange(n + 1), n, rate)
+    decided = [rate_test(k, n, rate) for k in range(n + 1)]
+    supported = sum(p for p, d in zip(chance, decided) if d.verdict is Verdict.SUPPORTED)
+    missed = sum(p for p, d in zip(chance, decided) if not d.interval[0] <= rate <= d.interval[1])
+    assert supported <= ALPHA and missed <= 2 * ALPHA
+
+
+def narrowed(rng: np.random.Generator) -> Decision:
+    """mean_test with its interval a fifth narrower: a rule that errs too often."""
+    decision = mean_test(rng.normal(THRESHOLD, 1.0, N), THRESHOLD)
+    half = 0.8 * (decision.interval[1] - decision.interval[0]) / 2
+    verdict = Verdict.SUPPORTED if decision.effect - half > THRESHOLD else Verdict.INCONCLUSIVE
+    return Decision(verdict, decision.rule, decision.effect_name, decision.effect,
+                    (decision.effect - half, decision.effect + half), THRESHOLD, N)
+
+
+def test_the_calibration_tests_catch_an_interval_narrowed_by_a_fifth():
+    """The check on the checks: a rule whose interval is 20% too narrow errs too often, and is caught."""
+    supported = sum(d.verdict is Verdict.SUPPORTED for d in decisions("narrowed"))
+    assert too_often(supported, ALPHA)
