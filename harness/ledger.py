@@ -52,7 +52,19 @@ def skip_reasons(records: list[dict]) -> str:
     return "; ".join(f"skipped: {shortened(reason)}" for reason in reasons)
 
 
+def multiplicity(records: list[dict]) -> str:
+    """How many decisions the run made, and how many false supports chance alone could give: each statistical
+    decision supports a claim that sits exactly at its threshold with probability at most its alpha (a conjunction,
+    at most its parts' smallest), so their sum bounds the expected number; exact rules add none."""
+    parts = [r[part] for r in records for part in ("decision", "control") if r.get(part)]
+    alphas = [part["alpha"] for part in parts if part.get("alpha")]
+    rates = "/".join(f"{a:g}" for a in sorted(set(alphas))) or "-"
+    return (f"{len(parts)} decisions (checks and their controls), {len(alphas)} of them statistical at alpha {rates} "
+            f"per side, not adjusted for multiplicity: at most {sum(alphas):.2g} false supports expected by chance")
+
+
 def ledger_lines(records: Iterable[dict]) -> list[str]:
+    records = list(records)
     by_claim: dict[str, list[dict]] = defaultdict(list)
     # headline checks (those expected to be supported) first, so the order does not follow completion order
     for r in sorted(records, key=lambda r: (r.get("expected") != "supported", r["check"])):
@@ -61,7 +73,7 @@ def ledger_lines(records: Iterable[dict]) -> list[str]:
     width = max([len(c) for c in by_claim] + [len("claim")])
     cell_width = max([len(cell) for row in cells.values() for cell in row] + [24])
     header = "  ".join(f"{scale:<{cell_width}}" for scale in SCALES)
-    lines = [f"{'claim':<{width}}  {header}  key number (document's)"]
+    lines = [multiplicity(records), f"{'claim':<{width}}  {header}  key number (document's)"]
     for claim in sorted(by_claim):
         row = "  ".join(f"{cell:<{cell_width}}" for cell in cells[claim])
         notes = "; ".join(filter(None, [key_numbers(by_claim[claim]), skip_reasons(by_claim[claim])]))

@@ -1,0 +1,24 @@
+"""The terminal ledger: its multiplicity header, skip reasons beside skipped checks, columns that fit."""
+from harness.ledger import ledger_lines, multiplicity
+
+
+def record(claim: str, verdict: str = "supported", alpha: float | None = 0.01, **extra) -> dict:
+    decision = {"verdict": verdict, "effect_name": "gap", "effect": 1.0, "threshold": 0.0, "alpha": alpha}
+    return {"claim": claim, "check": "test_gap", "scale": "fast", "verdict": verdict, "expected": verdict,
+            "passed": True, "measured": {}, "document": {}, "decision": decision, "control": dict(decision), **extra}
+
+
+def test_the_header_counts_decisions_and_bounds_the_false_supports_chance_could_give():
+    records = [record("a"), record("b"), record("c", alpha=None)]
+    assert multiplicity(records) == ("6 decisions (checks and their controls), 4 of them statistical at alpha 0.01 "
+                                     "per side, not adjusted for multiplicity: at most 0.04 false supports expected "
+                                     "by chance")
+    assert ledger_lines(records)[0] == multiplicity(records)
+
+
+def test_a_skipped_check_shows_its_reason_shortened():
+    skipped = {"claim": "d", "check": "test_x", "scale": "full", "verdict": "skipped", "passed": None,
+               "skip_reason": "needs a CUDA GPU and none was found; " + "x" * 200}
+    line = next(line for line in ledger_lines([record("a"), skipped]) if line.startswith("d "))
+    assert "skipped: needs a CUDA GPU and none was found; xxx" in line and line.endswith("...")
+    assert len(line.split("skipped: ")[1]) == 90
