@@ -1,6 +1,7 @@
 """What this repository's own test run needs beyond the installed plugin (harness/plugin.py)."""
 import os
 
+import pytest
 import torch._dynamo  # noqa: F401  (imported here, once, for the reason below)
 from hypothesis import settings
 
@@ -11,3 +12,10 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of this repository that is not slow is fast: `pytest -m fast` is the whole CI suite."""
+    for item in items:
+        if not item.get_closest_marker("slow"):
+            item.add_marker("fast")

@@ -29,9 +29,10 @@ BASELINE_OPTION = "--claims-baseline"
 BASELINE_UPDATE_OPTION = "--claims-baseline-update"
 DATA_VARIABLE = "CLAIMS_DATA"     # the environment variable --data-dir falls back on
 DEFAULT_DATA = "data"
-# One torch thread per process: the experiments' tensors are too small for intra-op threads to pay, and OpenMP
-# threads that spin-wait for a core another process holds made two-moons training 15x slower (16 ms a step on one
-# thread, 245 ms on two, beside one other busy process on 2 cores). Parallelism comes from pytest -n instead.
+# One torch thread per process unless OMP_NUM_THREADS says otherwise: the fast experiments' tensors are too small
+# for intra-op threads to pay, and OpenMP threads that spin-wait for a core another process holds made two-moons
+# training 15x slower (16 ms a step on one thread, 245 ms on two, beside one other busy process on 2 cores).
+# Parallelism comes from pytest -n instead.
 TORCH_THREADS = 1
 
 CHECK_KEY = "claims_check"        # user property set at collection: which claim, scale and expectation
@@ -65,7 +66,11 @@ class DataDir:
                        else f"the default {DATA_OPTION} ./{DEFAULT_DATA}")
 
     def problem(self) -> str | None:
-        if self.path.is_file():
+        try:
+            is_file = self.path.is_file()
+        except OSError as error:  # Python before 3.12 raises where a folder on the way cannot be searched
+            return f"{self.origin}: cannot be read ({error.strerror or error}); point it at a folder you can read."
+        if is_file:
             return (f"{self.origin}: that is a file; point it at the folder that holds (or will hold) "
                     f"{cifar.FOLDER}.")
         return None
@@ -98,9 +103,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"{REPORT_OPTION} {report}: {problem}; choose a folder you can write to "
                                 "(it is made if missing).")
     config.stash[DATA_DIR] = DataDir(config)
-    if problem := config.stash[DATA_DIR].problem():
-        raise pytest.UsageError(problem)
-    torch.set_num_threads(TORCH_THREADS)
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(Ledger(config, stored_baseline(config)), "claims-ledger")
 
@@ -136,12 +138,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip_gpu = pytest.mark.skip(reason=f"needs a CUDA GPU and none was found; pass {DEVICE_OPTION} cpu to run it "
                                        "on the CPU anyway")
     for item in items:
-        if not item.get_closest_marker("slow"):
-            item.add_marker(pytest.mark.fast)
-        if item.get_closest_marker("gpu") and not on_gpu and not asked_for_cpu:
-            item.add_marker(skip_gpu)
-        marker = _claim_marker(item)
+        marker = _claim_marker(item)  # the plugin touches claim checks only: it is installed for every project
         if marker is not None:
+            if item.get_closest_marker("gpu") and not on_gpu and not asked_for_cpu:
+                item.add_marker(skip_gpu)
             claim = marker.kwargs["claim"]
             if declared.setdefault(claim.id, claim) != claim:
                 raise pytest.UsageError(f"claim {claim.id} is declared twice with different metadata: declare it once, "
@@ -154,7 +154,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def device(pytestconfig: pytest.Config) -> torch.device:
-    """Where experiments run, from --device (pinned to one GPU per xdist worker)."""
+    """Where experiments run, from --device (pinned to one GPU per xdist worker); torch's CPU threads are set here,
+    when a claim check first needs them, and not for every pytest run of the environment."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(TORCH_THREADS)
     return pytestconfig.stash[DEVICE]
 
 
@@ -172,6 +175,8 @@ def data_dir(pytestconfig: pytest.Config) -> Path:
 def cifar10(pytestconfig: pytest.Config) -> cifar.Cifar10:
     """CIFAR-10 from --data-dir (fetched first if --download is given); checks that need it skip when it is missing."""
     place = pytestconfig.stash[DATA_DIR]
+    if problem := place.problem():
+        pytest.fail(problem, pytrace=False)
     try:
         return cifar.load(place.path, allow_download=pytestconfig.getoption(DOWNLOAD_OPTION))
     except cifar.CifarMissing as error:

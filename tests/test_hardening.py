@@ -151,6 +151,18 @@ def test_a_missing_dataset_skips_the_full_scale_check_with_the_reason(project):
         "or pass --download to fetch it. (that folder came from --data-dir nowhere)")
 
 
+def test_a_data_dir_that_is_a_file_fails_the_full_scale_check_naming_where_it_came_from(project, monkeypatch):
+    project.makepyfile(test_toy=FULL_SCALE)
+    monkeypatch.setenv("CLAIMS_DATA", str(project.path / "pyproject.toml"))
+    result = run(project, "--device", "cpu")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    one_paragraph_failure(result, "*$CLAIMS_DATA=*pyproject.toml: that is a file; point it at the folder that holds "
+                                  "(or will hold) cifar-10-batches-py.")
+    result = run(project, "--device", "cpu", "--data-dir", "pyproject.toml")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*--data-dir pyproject.toml: that is a file*"])
+
+
 MODULE_FIXTURE = FULL_SCALE.replace('    request.getfixturevalue("cifar10")\n', "") .replace(
     "def test_needs_cifar(scale, evidence, request):", "def test_needs_cifar(scale, evidence, sweep):") + """
 @pytest.fixture(scope="module")

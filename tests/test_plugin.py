@@ -173,14 +173,22 @@ def test_an_option_value_that_is_an_existing_path_outside_the_project_is_taken_a
     update = ["--claims-baseline-update"] if option == "--claims-baseline" else []
     result = run(project, "-m", "fast", option, str(value), *update)
     result.assert_outcomes(passed=1, deselected=1)
+    written = {"--data-dir": [], "--claims-report": ["claims.json", "report.html"], "--claims-baseline": ["base.json"]}
+    assert all((elsewhere / name).is_file() for name in written[option])
 
 
-def test_a_data_dir_that_is_a_file_is_a_usage_error_naming_where_it_came_from(project, monkeypatch):
-    project.makepyfile(test_toy=CLAIM_MODULE)
+OTHER_PROJECTS_TEST = """
+import pytest, torch
+
+@pytest.mark.gpu
+def test_someone_elses_gpu_marker():
+    assert torch.get_num_threads() == {threads}
+"""
+
+
+def test_the_plugin_leaves_tests_that_are_not_claim_checks_alone(project, monkeypatch):
+    """Installed, the plugin loads for every project: it marks, skips and configures claim checks only."""
     monkeypatch.setenv("CLAIMS_DATA", str(project.path / "pyproject.toml"))
-    result = run(project)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: $CLAIMS_DATA=*pyproject.toml: that is a file; point it at the folder that "
-                                 "holds (or will hold) cifar-10-batches-py."])
-    result = run(project, "--data-dir", "pyproject.toml")
-    result.stderr.fnmatch_lines(["ERROR: --data-dir pyproject.toml: that is a file*"])
+    project.makepyfile(test_other=OTHER_PROJECTS_TEST.format(threads=torch.get_num_threads()))
+    run(project).assert_outcomes(passed=1)
+    assert run(project, "-m", "fast").ret == pytest.ExitCode.NO_TESTS_COLLECTED
