@@ -115,7 +115,9 @@ LEGEND = (
                 "holds: every check that ran is supported; holds in part: some are supported and some refuted (the "
                 "sentence names which, with their parameters and scales); does not hold: some are refuted and none "
                 "supported; undecided: none refuted and some inconclusive, or none ran. A refuted check counts "
-                "against the claim even where the harness expected it to be refuted (its Why says why)."),
+                "against the claim even where the harness expected it to be refuted (its Why says why). A check "
+                "whose negative control came out supported, or that ended in an error, decides nothing: it counts "
+                "as left open."),
     ("pass / FAIL", "whether a check behaved as the harness expects: pass when its verdict equals the expectation "
                     "committed in the claim module, FAIL when it does not (a regression, or a finding that changed: "
                     "read that check). It says nothing about whether the claim holds: refuted (pass) means the "
@@ -157,9 +159,11 @@ def _cases(records: list[dict], with_scale: bool) -> list[tuple[str, str]]:
 def finding(checks: list[dict]) -> Finding:
     """Whether the claim of these records holds, and which checks say so; see LEGEND for the rule."""
     ran = [r for r in checks if r["verdict"] != "skipped"]
-    supported = [r for r in ran if r["verdict"] == "supported"]
-    refuted = [r for r in ran if r["verdict"] == "refuted"]
-    unsettled = [r for r in ran if r["verdict"] not in ("supported", "refuted")]   # inconclusive, or an error
+    # a check whose negative control came out supported cannot tell the effect from its absence: no evidence
+    trusted = [r for r in ran if (r.get("control") or {}).get("verdict") != "supported"]
+    supported = [r for r in trusted if r["verdict"] == "supported"]
+    refuted = [r for r in trusted if r["verdict"] == "refuted"]
+    unsettled = [r for r in ran if r not in supported and r not in refuted]   # inconclusive, an error, no control
     kind = ("holds in part" if supported and refuted else "does not hold" if refuted
             else "undecided" if unsettled or not ran else "holds")
     with_scale = len({r["scale"] for r in checks}) > 1

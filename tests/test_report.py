@@ -192,6 +192,12 @@ def test_a_claim_holds_when_every_check_is_supported_whatever_was_expected():
     assert finding([skipped]).kind == "undecided"
 
 
+def test_a_check_whose_control_came_out_supported_decides_nothing():
+    blind = {**verdict("c", "test_a", "supported"), "control": {"verdict": "supported"}}
+    assert finding([blind]).kind == "undecided"
+    assert finding([blind, verdict("c", "test_b", "supported")]).parts[-1][0] == "left open by"
+
+
 def test_a_finding_names_where_the_claim_holds_by_parameter_and_scale():
     records = [verdict("cost", "test_costs_more", "refuted", expected="supported", params="tanh"),
                verdict("cost", "test_costs_more", "supported", params="elu"),
