@@ -96,10 +96,14 @@ def _dotted(prefix: str, value: Any) -> dict[str, Any]:
     return {prefix: value} if _is_number(value) else {}
 
 
+def _is_plain_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _is_number(value: Any) -> bool:
     if isinstance(value, list):
         return bool(value) and all(_is_number(v) for v in value)
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or value in ("nan", "inf", "-inf")
+    return _is_plain_number(value) or value in ("nan", "inf", "-inf")
 
 
 def _decision_tolerance(decision: dict) -> dict[str, float]:
@@ -148,11 +152,11 @@ def refreshed(old: dict | None, records: Iterable[dict], written: dict) -> dict:
 
 def check_writable(path: Path) -> None:
     """Raises BaselineError (one sentence) when a baseline cannot be written at `path`."""
-    if path.is_dir():
-        raise BaselineError(f"--claims-baseline {path}: that path is a folder; give a file name.")
     if problem := folder_problem(path.parent):
         raise BaselineError(f"--claims-baseline {path}: cannot write it there, since {problem}; "
                             "choose a folder you can write to.")
+    if path.is_dir():  # safe to ask once the folder above is known to be reachable
+        raise BaselineError(f"--claims-baseline {path}: that path is a folder; give a file name.")
 
 
 def update(path: Path, records: list[dict], now: dict) -> str:
@@ -196,6 +200,8 @@ def shape_problem(baseline: Any) -> str | None:
     written, checks = baseline.get("written"), baseline.get("checks")
     if not isinstance(written, dict) or not {"versions", "device", "base_seed"} <= written.keys():
         return "its 'written' entry lacks the versions, device or base seed"
+    if not isinstance(written["versions"], dict):
+        return "its 'written' versions are not an object of names and versions"
     if not isinstance(checks, list):
         return "it has no list of 'checks'"
     return next(filter(None, map(_entry_problem, checks)), None)
@@ -205,6 +211,8 @@ def _entry_problem(entry: Any) -> str | None:
     names = ("claim", "check", "scale", "verdict")
     if not isinstance(entry, dict) or not all(isinstance(entry.get(name), str) for name in names):
         return f"a check entry lacks its claim, check, scale or verdict: {entry}"
+    if not isinstance(entry.get("test", ""), str):
+        return f"the entry of {entry['check']} has a 'test' that is not a name"
     numbers = entry.get("numbers")
     if not isinstance(numbers, dict):
         return f"the entry of {entry['check']} has no 'numbers' object"
@@ -212,7 +220,8 @@ def _entry_problem(entry: Any) -> str | None:
         if not isinstance(number, dict) or not _is_number(number.get("value")):
             return f"{name} of {entry['check']} has no numeric value"
         tolerance = number.get("tolerance")
-        if not isinstance(tolerance, dict) or not all(_is_number(tolerance.get(part)) for part in ("absolute", "relative")):
+        if not isinstance(tolerance, dict) or not all(_is_plain_number(tolerance.get(part))
+                                                      for part in ("absolute", "relative")):
             return f"{name} of {entry['check']} needs a tolerance with numeric absolute and relative parts"
     return None
 

@@ -1,6 +1,7 @@
 """Files written so that a reader, or a run interrupted mid-write, sees the old content or the new, never half."""
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -34,9 +35,12 @@ def folder_problem(folder: Path) -> str | None:
     Asks the file system itself, with a file made and removed in the nearest folder that exists: permission bits
     do not tell, for root or on a read-only or virtual file system such as /proc.
     """
-    if folder.exists() and not folder.is_dir():
-        return f"{folder} is a file, not a folder"
-    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    try:
+        if folder.exists() and not folder.is_dir():
+            return f"{folder} is a file, not a folder"
+        existing = next(p for p in [folder, *folder.parents] if p.exists())
+    except OSError as error:  # before Python 3.12, exists() raises where a folder on the way cannot be searched
+        return f"{folder} cannot be reached ({error.strerror or error})"
     if not existing.is_dir():
         return f"{existing} is a file, not a folder, so no folder can be made there"
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -45,5 +49,5 @@ def folder_problem(folder: Path) -> str | None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
-        return f"{existing} does not take new files ({error.strerror or error})"
+        return f"{existing} does not take new files" + (f" ({error.strerror})" if error.errno != errno.ENOENT else "")
     return None

@@ -145,6 +145,12 @@ def test_refreshing_from_another_setup_starts_afresh(based):
                                     "base seed; rewrite it*"),
     ('{"format": 1, "written": {"versions": {}, "device": "cpu", "base_seed": 0}, "checks": [{"claim": "c"}]}',
      "not a baseline file, since a check entry lacks its claim, check, scale or verdict*"),
+    ('{"format": 1, "written": {"versions": [], "device": "cpu", "base_seed": 0}, "checks": []}',
+     "not a baseline file, since its 'written' versions are not an object*"),
+    ('{"format": 1, "written": {"versions": {}, "device": "cpu", "base_seed": 0}, "checks": [{"claim": "c", '
+     '"check": "t", "scale": "fast", "verdict": "supported", "numbers": {"gap": {"value": 1.0, '
+     '"tolerance": {"absolute": "inf", "relative": 0.05}}}}]}',
+     "not a baseline file, since gap of t needs a tolerance with numeric absolute and relative parts*"),
 ])
 def test_a_missing_or_unreadable_baseline_is_a_one_sentence_usage_error(project, content, says):
     write_module(project)

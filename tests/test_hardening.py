@@ -260,3 +260,12 @@ def test_results_from_other_versions_live_in_a_file_of_their_own(tmp_path):
         warnings.simplefilter("error")
         assert read_cache(tmp_path, key | {"versions": {"torch": "2.4.0", "numpy": "2.0"}}) is None
         assert read_cache(tmp_path, key) == [model(0)]
+
+
+def test_a_folder_behind_one_that_cannot_be_searched_is_one_clause(monkeypatch, tmp_path):
+    """Before Python 3.12, Path.exists raises where a folder on the way cannot be searched."""
+    def unsearchable(path):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(Path, "exists", unsearchable)
+    assert files.folder_problem(tmp_path / "private" / "out") == (f"{tmp_path / 'private' / 'out'} cannot be "
+                                                                   "reached (Permission denied)")
