@@ -148,5 +148,7 @@ def all_of(decisions: Sequence[Decision], name: str) -> Decision:
         verdict, weakest = Verdict.INCONCLUSIVE, next(d for d in decisions if d.nonfinite)
     parts = "; ".join(f"{d.effect_name}: {d.verdict}" for d in decisions)
     note = f"; its parts were given {nonfinite} NaN or infinite values, so it decides nothing" if nonfinite else ""
-    return replace(weakest, verdict=verdict, rule=f"all of [{parts}]{note}",
+    # a conjunction is falsely supported only if every part is: at most its parts' smallest error rate
+    alphas = [d.alpha for d in decisions if d.alpha is not None]
+    return replace(weakest, verdict=verdict, rule=f"all of [{parts}]{note}", alpha=min(alphas, default=None),
                    effect_name=f"{name} / {weakest.effect_name}", nonfinite=nonfinite)

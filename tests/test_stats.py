@@ -81,3 +81,11 @@ def test_within_test_outside_swaps_supported_and_refuted_only():
     assert within_test(inside, -0.1, 0.1, outside=True).verdict is Verdict.REFUTED
     assert within_test(beyond, -0.1, 0.1, outside=True).verdict is Verdict.SUPPORTED
     assert within_test(straddling, -0.1, 0.1, outside=True).verdict is Verdict.INCONCLUSIVE
+
+
+def test_a_conjunction_carries_the_smallest_error_rate_of_its_statistical_parts_whatever_decided_it():
+    exact = exact_test(3.0, 0.5, side="above")
+    loose, strict = mean_test([1.0, 1.1, 0.9], 0.0, alpha=0.05), mean_test([1.0, 1.1, 0.9], 0.0, alpha=0.01)
+    assert all_of([exact, loose, strict], "c").alpha == 0.01
+    assert all_of([strict, exact], "c").alpha == all_of([exact, strict], "c").alpha == 0.01
+    assert all_of([exact], "c").alpha is None
