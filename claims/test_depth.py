@@ -185,7 +185,7 @@ def measure_setting(evidence, scale: str) -> None:
     """In words, the task and model the numbers come from, and the document's, for the report."""
     if scale == "fast":
         setting = (f"a synthetic 1-D sawtooth task ({STRIPES} stripes), fully connected blocks of width {WIDTH} "
-                   f"with BatchNorm, {SEEDS} seeds, {STEPS} Adam steps")
+                   f"with BatchNorm, {SEEDS} seeds, {STEPS} Adam steps: a stand-in, not document 001's setting")
     else:
         setting = f"CIFAR-10, document 001's CNN (width {FULL.width}), {FULL.epochs} epochs, {FULL_SEEDS} seeds"
     evidence.measure(setting=setting, document_setting=DOCUMENT_SETTING)

@@ -3,8 +3,9 @@
 A small registry, PLOT_KINDS, says which plots exist: each kind names the claim whose records it reads and the
 measured keys it needs, and a plot is drawn for every distinct set of those values that some record (of any scale)
 holds. Where a record has the document's numbers under the same keys, they are drawn in a panel of their own beside
-the measured ones, and the caption says which task, model and scale each came from: a fast-scale stand-in is never
-drawn as if it were the document's setting.
+the measured ones, and the caption says which task, model and scale each came from, in the words of the check's
+`setting` (which says so where the task is a stand-in): a stand-in is never drawn as if it were the document's
+setting.
 matplotlib is imported only when drawing, and drawn through its Agg canvas (no display, no pyplot state); without
 it the report is written without plots and says why.
 """
@@ -29,7 +30,6 @@ MISSING_MATPLOTLIB = ("No plots: matplotlib is not installed (pip install -e '.[
 # Measured keys a check may set to say in words where its numbers come from (task, model, budget, seeds), and where
 # the document's numbers it stands beside come from; strings, so baselines and the ledger pass them by.
 SETTING, DOCUMENT_SETTING = "setting", "document_setting"
-STAND_IN_SCALE = "fast"     # generated data and small nets: never the document's own setting
 OWN_SETTING = "the document's numbers, from its own setting"    # when a record does not say which
 TITLE_WIDTH = 60            # characters per line of a panel title
 
@@ -49,9 +49,8 @@ def where_from(scale: str, measured: Mapping[str, Any], with_document: bool) -> 
     """One sentence: the task, model and scale the measured numbers came from, and, with the document's numbers
     beside them, where those came from."""
     setting = f" on {measured[SETTING]}" if SETTING in measured else ""
-    stand_in = " (a stand-in, not the document's setting)" if scale == STAND_IN_SCALE else ""
     document = f"; beside them, {measured.get(DOCUMENT_SETTING, OWN_SETTING)}" if with_document else ""
-    return f"Measured at {scale} scale{setting}{stand_in}{document}."
+    return f"Measured at {scale} scale{setting}{document}."
 
 
 def _array(value: Any) -> np.ndarray:
@@ -364,8 +363,6 @@ def _render(kind: PlotKind, data: _Data) -> bytes:
 
 
 def _scale_note(data: _Data) -> str:
-    if data.scale == STAND_IN_SCALE and data.document:
-        return f" ({data.scale} scale: a stand-in, not the document's setting)"
     return f" ({data.scale} scale)" if data.scale else ""
 
 

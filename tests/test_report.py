@@ -48,7 +48,7 @@ KINDS = {kind.name: kind for kind in PLOT_KINDS}
 DOCUMENTS = {"accuracy-vs-depth": {"test_accuracy_relu": [55.0, 66.0, 73.0]},
              "loss-and-boundaries": {"final_loss_relu": 0.03, "final_loss_sigmoid": 0.28}}
 CLAIMS = Path(__file__).resolve().parent.parent / "claims"
-STAND_IN = "a sawtooth, width-16 blocks"
+STAND_IN = "a sawtooth, width-16 blocks: a stand-in"
 DOCUMENT_RUN = "document 001's run: CIFAR-10, its CNN"
 
 
@@ -290,17 +290,15 @@ def test_a_plot_draws_the_document_in_its_own_panel_and_says_where_each_series_c
         assert panels == 1 or fig.axes[1].get_title() == DOCUMENT_RUN
         assert len(fig.axes) == panels and fig.axes[0].get_title() == f"measured: {STAND_IN}"
     (plot,) = draw_plots([depth_record("fast")], kinds=(kind,)).plots
-    assert plot.about == (f"Measured at fast scale on {STAND_IN} (a stand-in, not the document's setting); "
-                          f"beside them, {DOCUMENT_RUN}.")
+    assert plot.about == f"Measured at fast scale on {STAND_IN}; beside them, {DOCUMENT_RUN}."
     assert escape(plot.about) in report_html([depth_record("fast")], [], draw_plots([depth_record("fast")]))
 
 
 def test_a_table_of_measured_and_document_numbers_says_which_setting_the_measured_ones_came_from():
     fast, full = (report_markdown([depth_record(scale)], []) for scale in ("fast", "full"))
     table = "| test_accuracy_relu | [60, 70, 80] | [55, 66, 73] |\n\n"
-    assert table + f"*Measured at fast scale on {STAND_IN} (a stand-in, not the document's setting); " in fast
+    assert table + f"*Measured at fast scale on {STAND_IN}; beside them, {DOCUMENT_RUN}.*" in fast
     assert table + f"*Measured at full scale on {STAND_IN}; beside them, {DOCUMENT_RUN}.*" in full
     assert "Measured: depths" in fast and STAND_IN not in fast.split("Measured: depths")[1].split("\n")[0]
     bare = report_markdown([record("c", {"gap": 1.0}, document={"gap": 2.0})], [])
-    assert "*Measured at fast scale (a stand-in, not the document's setting); beside them, the document's numbers, " \
-           "from its own setting.*" in bare
+    assert "*Measured at fast scale; beside them, the document's numbers, from its own setting.*" in bare
