@@ -1,6 +1,7 @@
 """How often each fast check's verdict depends on the base seed.
 
-    python -m harness.flake --seeds 1000-1019
+    python -m harness.flake                     # the held-out base seeds 1000-1019
+    python -m harness.flake --seeds 0-19        # the tuning seeds
 
 runs `pytest -m fast claims -n 2` under each base seed of the range, `parallel` runs at a time, each with its own
 --claims-report folder, then prints per check how many runs gave a verdict other than the expected one
@@ -105,15 +106,31 @@ def seed_range(text: str) -> range:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.flake", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=seed_range, default=range(20),
-                        help="base seeds A-B, both included (default 0-19, the tuning seeds; 1000-1019 are held out)")
+    parser.add_argument("--seeds", type=seed_range, default=range(1000, 1020),
+                        help="base seeds A-B, both included (default 1000-1019, held out from tuning, which reads "
+                             "0-19 only)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at a time (default 1)")
     parser.add_argument("--workers", type=int, default=2, help="xdist workers per run (default 2; 1: no xdist)")
     parser.add_argument("--keep", type=Path, default=None, help="keep each run's report and log in this folder")
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to every pytest run")
     args = parser.parse_args(argv)
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="claims-flake-"))
+    # absolute: the runs start in the repository root, wherever this command was typed
+    folder = (args.keep or Path(tempfile.mkdtemp(prefix="claims-flake-"))).resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    kept = args.keep is not None
+    try:
+        differed, lost = measure(args, folder)
+        kept = kept or bool(lost)
+    finally:
+        if not kept:  # also when interrupted: nothing of a temporary folder is worth keeping then
+            shutil.rmtree(folder, ignore_errors=True)
+    if kept:
+        print(f"reports and logs in {folder}")
+    return 1 if differed or lost else 0
+
+
+def measure(args: argparse.Namespace, folder: Path) -> tuple[int, list[int]]:
+    """Run every seed, print the table and the total; (verdicts that differed, seeds that left no claims.json)."""
     start = time.perf_counter()
     with ThreadPoolExecutor(args.parallel) as pool:
         results = dict(zip(args.seeds, pool.map(lambda s: run_seed(s, folder, args.workers, args.pytest_args),
@@ -123,16 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     failures, counts = tally(finished), ran(finished)
     print("\n".join(table(failures, counts)) if failures else "no check ran")
     differed = sum(len(f) for f in failures.values())
-    kept = args.keep is not None or bool(lost)
+    seeds = f"{args.seeds.start}-{args.seeds.stop - 1}" if len(args.seeds) > 1 else f"{args.seeds.start}"
     print(f"total: {differed} verdicts differed from expected, in {sum(1 for f in failures.values() if f)} of "
           f"{sum(1 for c in counts.values() if c)} checks that ran ({sum(1 for c in counts.values() if not c)} "
-          f"skipped in every run), over {len(finished)} base seeds {args.seeds.start}-{args.seeds.stop - 1} "
-          f"({time.perf_counter() - start:.0f} s)" + (f"; reports in {folder}" if kept else ""))
+          f"skipped in every run), over {len(finished)} of the {len(args.seeds)} base seeds {seeds} "
+          f"({time.perf_counter() - start:.0f} s)")
     if lost:
         print(f"no claims.json from base seeds {', '.join(map(str, lost))}: see seed<N>.log in {folder}")
-    if not kept:
-        shutil.rmtree(folder)
-    return 1 if differed or lost else 0
+    return differed, lost
 
 
 if __name__ == "__main__":

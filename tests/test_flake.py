@@ -36,7 +36,7 @@ def test_main_prints_the_table_and_a_total_and_fails_when_any_differed(monkeypat
     monkeypatch.setattr(flake, "run_seed", lambda seed, *args: runs[seed])
     assert flake.main(["--seeds", f"0-{len(runs) - 1}", "--keep", str(tmp_path)]) == status
     out = capsys.readouterr().out
-    assert "total: " in out and f"reports in {tmp_path}" in out
+    assert "total: " in out and f"reports and logs in {tmp_path}" in out
     assert ("no claims.json from base seeds 1" in out) == (runs.get(1) is None)
 
 
@@ -55,7 +55,7 @@ def test_without_keep_the_temporary_folder_is_removed_unless_a_run_left_no_claim
     flake.main(["--seeds", "1000-1001"])
     left = list(tmp_path.iterdir())
     assert len(left) == int(lost)
-    assert ("reports in" in capsys.readouterr().out) == lost
+    assert ("reports and logs in" in capsys.readouterr().out) == lost
 
 
 @pytest.mark.parametrize("text, seeds", [("1000-1019", range(1000, 1020)), ("7", range(7, 8))])
@@ -68,3 +68,22 @@ def test_a_bad_seed_range_is_one_sentence(capsys, text):
     with pytest.raises(SystemExit) as stop:
         flake.main(["--seeds", text])
     assert stop.value.code == 2 and "is not a range of base seeds; write it as A-B" in capsys.readouterr().err
+
+
+def test_an_interrupted_measurement_leaves_no_temporary_folder(monkeypatch, tmp_path):
+    monkeypatch.setattr(flake.tempfile, "tempdir", str(tmp_path))
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(flake, "run_seed", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        flake.main(["--seeds", "1000-1001"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_relative_keep_folder_is_made_absolute_since_the_runs_start_in_the_repository(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    folders = []
+    monkeypatch.setattr(flake, "run_seed", lambda seed, folder, *args: folders.append(folder) or RUNS[0])
+    flake.main(["--seeds", "5", "--keep", "kept"])
+    assert folders == [tmp_path / "kept"]
