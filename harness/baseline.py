@@ -30,6 +30,7 @@ from typing import Any, Iterable
 import torch
 
 from harness.files import folder_problem, write_atomically
+from harness.report import check_label
 
 FORMAT = 1
 RELATIVE = 0.05
@@ -75,14 +76,6 @@ def device_name(device: torch.device) -> str:
 
 def _key(record: dict) -> tuple[str, str, str]:
     return record["claim"], record.get("test", record["check"]), record["scale"]
-
-
-def _label(record: dict) -> str:
-    """The check's name, with its parameters other than the scale (test_x[fast-tanh] -> test_x[tanh])."""
-    test = record.get("test", record["check"])
-    params = test.removeprefix(record["check"]).strip("[]").split("-")
-    others = [p for p in params if p and p != record["scale"]]
-    return f"{record['check']}[{'-'.join(others)}]" if others else record["check"]
 
 
 def _ran(records: Iterable[dict]) -> list[dict]:
@@ -265,7 +258,7 @@ def compare(baseline: dict, records: Iterable[dict], now: dict) -> Comparison:
     for key, record in ran.items():
         entry = stored.get(key)
         if entry is None:
-            comparison.new.append(f"{record['claim']} {_label(record)} ({record['scale']})")
+            comparison.new.append(f"{record['claim']} {check_label(record)} ({record['scale']})")
             continue
         comparison.compared += 1
         comparison.drifts += _drifts(entry, record)
@@ -273,7 +266,7 @@ def compare(baseline: dict, records: Iterable[dict], now: dict) -> Comparison:
 
 
 def _drifts(entry: dict, record: dict) -> list[Drift]:
-    row = (record["claim"], _label(record), record["scale"])
+    row = (record["claim"], check_label(record), record["scale"])
     drifts = []
     if entry["verdict"] != record["verdict"]:
         drifts.append(Drift(*row, "verdict", entry["verdict"], record["verdict"], "must match"))

@@ -116,4 +116,3 @@ def smooth_teacher_classes(n_train: int, n_test: int, dim: int, classes: int, le
     scores = torch.cos(x @ w + phase) @ readout
     labels = (scores - scores.mean(-2, keepdim=True)).argmax(-1)
     return Dataset(x[..., :n_train, :], labels[..., :n_train], x[..., n_train:, :], labels[..., n_train:])
-
