@@ -49,7 +49,7 @@ WITH_DECAY = ("weight decay", "weight decay and momentum")
 LEAKY_OPTIMIZERS = ("sgd",)
 ACTS = {"relu": tuple(OPTIMIZERS), "leaky_relu": LEAKY_OPTIMIZERS}   # the registry's leaky ReLU: slope 0.01
 REVIVES = 0.1                     # "revive": more than 10% of the dead units have a positive pre-activation again
-NONE = 0.5                        # a count below one half is zero: "no parameter changed", "no unit revived"
+ZERO_COUNT = 0.5                  # a count below one half is zero: "no parameter changed", "no unit revived"
 SET_DEAD, LIVE = slice(0, DEAD_UNITS), slice(DEAD_UNITS, None)
 
 
@@ -140,7 +140,7 @@ def changed_count(run: Run, units: slice) -> float:
 
 
 def unchanged_rule(runs: Runs, optimizers: tuple[str, ...], units: slice, which: str) -> Decision:
-    return all_of([exact_test(changed_count(runs.runs["relu", opt], units), NONE,
+    return all_of([exact_test(changed_count(runs.runs["relu", opt], units), ZERO_COUNT,
                               name=f"{which} first-layer units' weights and biases that changed (count), {opt}")
                    for opt in optimizers], name=f"{which} units unchanged")
 
@@ -182,7 +182,7 @@ def test_dead_first_layer_units_keep_bit_identical_weights_under_weight_decay(sc
 
 def revived_count_rule(runs: Runs, hidden_layer: int) -> Decision:
     count = sum(int(revived(runs, "relu", opt, hidden_layer).sum()) for opt in OPTIMIZERS)
-    return exact_test(count, NONE, name=f"dead ReLU units in hidden layer {hidden_layer + 1} revived, "
+    return exact_test(count, ZERO_COUNT, name=f"dead ReLU units in hidden layer {hidden_layer + 1} revived, "
                                        "all optimizer settings")
 
 

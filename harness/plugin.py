@@ -357,6 +357,9 @@ class Ledger:
                                      f"device {self.config.stash[DEVICE]})")
             for line in self.ledger:
                 terminalreporter.write_line(line)
+        if self.config.getoption(REPORT_OPTION) and not self.records:
+            terminalreporter.write_line(f"claims report: no claim check ran, so nothing was written to "
+                                        f"{self.config.getoption(REPORT_OPTION)}.")
         if self.report_folder is not None:
             folder = self.report_folder
             terminalreporter.write_line(f"claims report: {folder / 'report.html'}, {folder / 'report.md'}, "

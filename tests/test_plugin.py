@@ -192,3 +192,10 @@ def test_the_plugin_leaves_tests_that_are_not_claim_checks_alone(project, monkey
     project.makepyfile(test_other=OTHER_PROJECTS_TEST.format(threads=torch.get_num_threads()))
     run(project).assert_outcomes(passed=1)
     assert run(project, "-m", "fast").ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_a_report_asked_of_a_run_without_claim_checks_says_that_nothing_was_written(project):
+    project.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = run(project, "--claims-report", "out")
+    result.stdout.fnmatch_lines(["claims report: no claim check ran, so nothing was written to out."])
+    assert not (project.path / "out" / "claims.json").exists()

@@ -269,7 +269,7 @@ def test_depth_accuracy_rules_compare_percentage_points_with_a_threshold_in_poin
 def test_the_dead_unit_rule_counts_changed_parameters_against_a_threshold_that_reads_as_none():
     dead = next(m for m in claim_modules() if m.__name__ == "test_dead_units")
     start = init_net(dead.BASE, [0, 1], torch.device("cpu"))
-    assert dead.changed_count(dead.Run(start, start, {}), dead.SET_DEAD) == 0 and dead.NONE == 0.5
+    assert dead.changed_count(dead.Run(start, start, {}), dead.SET_DEAD) == 0 and dead.ZERO_COUNT == 0.5
     moved = dead.Net([(w + 1, b) for w, b in start.params], start.norms, start.act)
     assert dead.changed_count(dead.Run(start, moved, {}), dead.SET_DEAD) == 2 * dead.DEAD_UNITS * 2   # weights only
     diverged = dead.Net([(w * math.nan, b) for w, b in start.params], start.norms, start.act)
