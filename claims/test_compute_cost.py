@@ -76,10 +76,10 @@ EXP_COST = Claim(
     source="003_18664cc3255f4d6e.txt",
     quote="exp() is a bit compute expensive ... In contrast with other activation function like ReLU, it is "
           "relatively expensive",
-    statement=f"A forward and backward pass of sigmoid, tanh, ELU or GELU over a large float32 tensor takes more than "
-              f"{MORE_EXPENSIVE:g} times as long as ReLU's (median over interleaved rounds): expected on the CPU for ELU, "
-              f"while for tanh and GELU it depends on the CPU; on a "
-              f"GPU elementwise ops are memory-bound and the ratio is near 1.",
+    statement=f"A forward and backward pass of sigmoid, tanh, ELU or GELU over a large float32 tensor takes more "
+              f"than {MORE_EXPENSIVE:g} times as long as ReLU's (median over interleaved rounds): expected on the CPU "
+              f"for ELU, while for tanh and GELU it depends on the CPU; on a GPU elementwise ops are memory-bound and "
+              f"the ratio is near 1.",
 )
 
 
@@ -188,10 +188,11 @@ def test_elu_costs_more_than_relu_on_the_cpu(scale, evidence, cpu_timings):
 
 
 @EXP_COST.check(expected="machine-dependent",
-                reason="the CPUs this project has run on disagree: on the AMD EPYC of its early sessions tanh and GELU "
-                       "took 2.5-5.5x ReLU's time (supported); on an Intel Xeon with AVX-512 (2026-11, torch 2.13) tanh "
-                       "took 1.1x and GELU 1.5x (refuted, and inconclusive at the threshold), with torch's AVX2 kernels "
-                       "too: how cheap a vectorised tanh or erf is depends on the CPU, so the verdict is a fact about it")
+                reason="the CPUs this project has run on disagree: on the AMD EPYC of its early sessions tanh and "
+                       "GELU took 2.5-5.5x ReLU's time (supported); on an Intel Xeon with AVX-512 (2026-11, torch "
+                       "2.13) tanh took 1.1x and GELU 1.5x (refuted, and inconclusive at the threshold), with torch's "
+                       "AVX2 kernels too: how cheap a vectorised tanh or erf is depends on the CPU, so the verdict is "
+                       "a fact about it")
 @pytest.mark.parametrize("activation", ["tanh", "gelu"])
 def test_tanh_and_gelu_cost_more_than_relu_on_the_cpu(scale, evidence, cpu_timings, activation):
     check_cost(evidence, cpu_timings, activation)

@@ -44,9 +44,11 @@ DATA_DIR = pytest.StashKey["DataDir"]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("claims", "activation-function claims harness")
-    group.addoption(DEVICE_OPTION, default="auto", help=f"where experiments run: {devices.VALID} (default auto: CUDA if present)")
+    group.addoption(DEVICE_OPTION, default="auto",
+                    help=f"where experiments run: {devices.VALID} (default auto: CUDA if present)")
     group.addoption(SEED_OPTION, default="0", metavar="N", help="base seed, a non-negative integer (default 0)")
-    group.addoption(REPORT_OPTION, default=None, metavar="DIR", help="write DIR/claims.json, DIR/report.md and DIR/report.html")
+    group.addoption(REPORT_OPTION, default=None, metavar="DIR",
+                    help="write DIR/claims.json, DIR/report.md and DIR/report.html")
     group.addoption(DATA_OPTION, default=None, metavar="PATH",
                     help=f"where datasets live (default ${DATA_VARIABLE}, else ./{DEFAULT_DATA})")
     group.addoption(DOWNLOAD_OPTION, action="store_true", help="allow downloading datasets (never otherwise)")
