@@ -18,7 +18,14 @@ def test_the_header_counts_decisions_and_bounds_the_false_supports_chance_could_
 
 def test_a_skipped_check_shows_its_reason_shortened():
     skipped = {"claim": "d", "check": "test_x", "scale": "full", "verdict": "skipped", "passed": None,
-               "skip_reason": "needs a CUDA GPU and none was found; " + "x" * 200}
+               "expected": "supported", "skip_reason": "needs a CUDA GPU and none was found; " + "x" * 200}
     line = next(line for line in ledger_lines([record("a"), skipped]) if line.startswith("d "))
     assert "skipped: needs a CUDA GPU and none was found; xxx" in line and line.endswith("...")
     assert len(line.split("skipped: ")[1]) == 90
+
+
+def test_a_scale_that_did_not_run_shows_its_expectation_as_a_prediction():
+    skipped = [{"claim": "d", "check": f"test_{i}", "scale": "full", "verdict": "skipped", "passed": None,
+                "expected": expected, "skip_reason": "no GPU"} for i, expected in enumerate(["supported", "refuted"])]
+    line = next(line for line in ledger_lines(skipped) if line.startswith("d "))
+    assert "skipped, predicts supported/refuted" in line
