@@ -9,6 +9,8 @@ from hypothesis import settings
 # happened inside a pytester in-process run, pytester would drop the modules it loaded afterwards, and the next
 # import would register the libraries a second time, which torch refuses.
 
+pytest_plugins = ["pytester"]  # the plugin's tests run scratch projects; only a root conftest may load plugins
+
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))

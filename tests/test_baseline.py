@@ -5,9 +5,8 @@ import math
 import pytest
 
 from harness import baseline
-from test_plugin import project, run  # noqa: F401  (project is a fixture)
+from test_plugin import run
 
-pytest_plugins = ["pytester"]
 
 MODULE = '''
 from harness.claim import Claim

@@ -15,7 +15,6 @@ from harness.verdicts import Verdict
 from test_cifar import write_tiny_cifar
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["pytester"]
 FULL_CHECKS = 7
 
 

@@ -19,7 +19,6 @@ from harness.verdicts import Verdict
 from test_cifar import write_tiny_cifar
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["pytester"]
 FULL_CHECKS = 4
 TINY_STEPS, TINY_SATURATION_STEPS, TINY_PROBE_EVERY = 40, 20, 5
 

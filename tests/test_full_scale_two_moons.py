@@ -13,7 +13,6 @@ from harness.verdicts import Verdict
 from test_full_scale_glorot import evidence_records
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["pytester"]
 CHECKS = 7
 TINY_LONGER, TINY_TRAIN_POINTS = 40, 24
 

@@ -15,9 +15,8 @@ from harness.evidence import ClaimCheckFailed, Evidence
 from harness.stats import all_of, exact_test, mean_test, paired_test, slope_test, within_test
 from harness.sweep import ModelResult, read_cache, write_cache
 from harness.verdicts import Verdict
-from test_plugin import ROOT, project, run  # noqa: F401  (project is a fixture)
+from test_plugin import ROOT, run
 
-pytest_plugins = ["pytester"]
 
 CHECKS = '''
 import pytest

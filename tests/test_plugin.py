@@ -6,7 +6,6 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["pytester"]
 
 CLAIM_MODULE = '''
 from harness.claim import Claim
@@ -19,15 +18,6 @@ def test_gap_is_positive(scale, evidence):
     evidence.measure(gap=[1.9, 2.1, 2.0])
     evidence.conclude(mean_test([1.9, 2.1, 2.0], 0.0, name="gap"), control=mean_test([-2.0, -1.9, -2.1], 0.0))
 '''
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A scratch project with this repository's pytest settings; the plugin comes from its pytest11 entry point."""
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    settings = (ROOT / "pyproject.toml").read_text().replace('testpaths = ["tests", "claims"]', "")
-    pytester.makefile(".toml", pyproject=settings)
-    return pytester
 
 
 def run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
