@@ -356,14 +356,10 @@ def _render(kind: PlotKind, data: _Data) -> bytes:
     fig = Figure(figsize=kind.size, layout="constrained")
     FigureCanvasAgg(fig)
     kind.figure.draw(fig, data.values, data.document)
-    fig.suptitle(kind.title + _scale_note(data), fontweight="bold")
+    fig.suptitle(kind.title + (f" ({data.scale} scale)" if data.scale else ""), fontweight="bold")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
-
-
-def _scale_note(data: _Data) -> str:
-    return f" ({data.scale} scale)" if data.scale else ""
 
 
 def _filename(kind: PlotKind, data: _Data, index: int) -> str:
