@@ -180,7 +180,8 @@ def test_a_corrupt_dataset_fails_the_full_scale_check_in_one_sentence_and_is_rec
     result = run(project, "--device", "cpu", "--data-dir", "data", "--claims-report", "out")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     one_paragraph_failure(result, "*data_batch_1*it does not unpickle*")
-    assert result.stdout.str().count("it does not unpickle") == 1  # the failure, without the exception under it
+    failures = re.split("= (?:FAILURES|ERRORS) =", result.stdout.str())[1].split("short test summary info")[0]
+    assert failures.count("it does not unpickle") == 1  # the failure, without the exception under it
     result.stdout.fnmatch_lines(["toy-claim*-*error FAIL*"])
     (record,) = json.loads((project.path / "out" / "claims.json").read_text())
     assert (record["check"], record["verdict"], record["passed"]) == ("test_needs_cifar", "error", False)
