@@ -116,3 +116,29 @@ def smooth_teacher_classes(n_train: int, n_test: int, dim: int, classes: int, le
     scores = torch.cos(x @ w + phase) @ readout
     labels = (scores - scores.mean(-2, keepdim=True)).argmax(-1)
     return Dataset(x[..., :n_train, :], labels[..., :n_train], x[..., n_train:, :], labels[..., n_train:])
+
+
+def shifted_templates(n: int, classes: int, size: int, generator: torch.Generator, templates: Tensor | None = None,
+                      frequencies: int = 2, noise: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
+    """Images [n, 3, size, size] whose class is a colour pattern that may sit anywhere: each class has one template,
+    a smooth random 3-channel image (white noise keeping only spatial frequencies up to `frequencies` cycles per
+    image, scaled to unit pixel variance), and each image is its class's template circularly shifted by a uniform
+    random offset, plus Gaussian pixel noise of standard deviation `noise`. Pass the `templates` a first call
+    returned to draw more images of the same classes. Returns (images, labels [n] int64, templates [classes, 3,
+    size, size]) on the generator's device; classes are balanced up to rounding.
+    """
+    device = generator.device
+    if templates is None:
+        spectrum = torch.randn(classes, 3, size, size, 2, generator=generator, device=device)
+        k = torch.fft.fftfreq(size, 1 / size, device=device).abs()
+        keep = (k[:, None] <= frequencies) & (k[None, :] <= frequencies)
+        templates = torch.fft.ifft2(torch.view_as_complex(spectrum) * keep).real
+        templates = (templates - templates.mean((1, 2, 3), keepdim=True)) / templates.std((1, 2, 3), keepdim=True)
+    labels = torch.arange(n, device=device) % classes
+    labels = labels[torch.randperm(n, generator=generator, device=device)]
+    shift = torch.randint(size, (2, n, 1), generator=generator, device=device)
+    rows = ((torch.arange(size, device=device) + shift[0]) % size)[:, None, :, None]  # [n, 1, size, 1]
+    cols = ((torch.arange(size, device=device) + shift[1]) % size)[:, None, None, :]  # [n, 1, 1, size]
+    images = templates[labels[:, None, None, None], torch.arange(3, device=device)[None, :, None, None], rows, cols]
+    images = images + noise * torch.randn(images.shape, generator=generator, device=device)
+    return images, labels, templates

@@ -45,8 +45,10 @@ class Settings:
 
 @dataclass(frozen=True)
 class ModelResult:
-    """One trained model, per epoch: accuracies as fractions, losses as means over batches, and the document's
-    gradient statistic (per batch, the mean over parameter tensors of the mean |gradient|, averaged over batches)."""
+    """One trained model, per epoch: accuracies as fractions, losses as means over batches, the document's
+    gradient statistic (per batch, the mean over parameter tensors of the mean |gradient|, averaged over batches),
+    and the log of the first conv's gradient norm over the head's (averaged over batches; also on the very first
+    batch, before any step), which shows how much gradient reaches the input end of the stack."""
 
     activation: str
     blocks: int
@@ -56,6 +58,8 @@ class ModelResult:
     test_loss: list[float]
     test_accuracy: list[float]
     grad_abs_mean: list[float]
+    log_gradient_ratio: list[float]
+    initial_log_gradient_ratio: float
 
     @property
     def best_test_accuracy(self) -> float:
@@ -66,8 +70,8 @@ class ModelResult:
         return not all(math.isfinite(v) for v in self.train_loss)
 
 
-# The rows of a group's per-epoch history: _train_epoch fills the first three, _evaluate the last two.
-HISTORY = ("train_loss", "train_accuracy", "grad_abs_mean", "test_loss", "test_accuracy")
+# The rows of a group's per-epoch history: _train_epoch fills the first four, _evaluate the last two.
+HISTORY = ("train_loss", "train_accuracy", "grad_abs_mean", "log_gradient_ratio", "test_loss", "test_accuracy")
 
 
 @dataclass(frozen=True)
@@ -183,23 +187,26 @@ def train_group(data: DeviceData, blocks: int, activation: str, seeds: Sequence[
     orders = [torch.Generator(device=device).manual_seed(derive_seed(s, "order")) for s in seeds]
     history = torch.zeros(settings.epochs, len(HISTORY), len(seeds), device=device, dtype=data.x_train.dtype)
     results: list[ModelResult] = []
+    initial = torch.zeros(len(seeds), device=device, dtype=data.x_train.dtype)
     for epoch in range(settings.epochs):
-        history[epoch, :3] = _train_epoch(model, optimizer, data, orders, settings.batch_size, settings.bf16,
-                                          memory_format)
-        history[epoch, 3:] = _evaluate(model, data, settings.eval_batch, settings.bf16, memory_format)
-        results = _results(history[:epoch + 1].cpu(), activation, blocks, seeds)
+        history[epoch, :4] = _train_epoch(model, optimizer, data, orders, settings.batch_size, settings.bf16,
+                                          memory_format, first_ratio=initial if epoch == 0 else None)
+        history[epoch, 4:] = _evaluate(model, data, settings.eval_batch, settings.bf16, memory_format)
+        results = _results(history[:epoch + 1].cpu(), initial.tolist(), activation, blocks, seeds)
         if on_epoch is not None:
             on_epoch(results, epoch + 1, settings.epochs)
     return results
 
 
 def _train_epoch(model: GroupedCNN, optimizer: torch.optim.Optimizer, data: DeviceData, orders: list[torch.Generator],
-                 batch_size: int, bf16: bool, memory_format: torch.memory_format) -> Tensor:
-    """[3, M]: mean training loss, training accuracy and gradient statistic over the epoch's batches."""
+                 batch_size: int, bf16: bool, memory_format: torch.memory_format,
+                 first_ratio: Tensor | None = None) -> Tensor:
+    """[4, M]: mean training loss, training accuracy, gradient statistic and log gradient ratio over the epoch's
+    batches. `first_ratio`, if given, receives the first batch's log gradient ratio."""
     model.train()
     n, members = len(data.y_train), model.members
     order = torch.stack([torch.randperm(n, generator=g, device=g.device) for g in orders], 1)  # [N, M]
-    totals = torch.zeros(3, members, device=order.device, dtype=data.x_train.dtype)
+    totals = torch.zeros(4, members, device=order.device, dtype=data.x_train.dtype)
     for start in range(0, n, batch_size):
         index = order[start:start + batch_size]  # [B, M]; the last batch may be short, as the document's is
         labels = data.y_train[index]
@@ -210,9 +217,13 @@ def _train_epoch(model: GroupedCNN, optimizer: torch.optim.Optimizer, data: Devi
         totals[0] += losses.detach().mean(0)
         totals[1] += (logits.detach().argmax(-1) == labels).sum(0)
         totals[2] += grad_abs_mean(model)
+        ratio = log_gradient_ratio(model)
+        if first_ratio is not None and start == 0:
+            first_ratio.copy_(ratio)
+        totals[3] += ratio
         optimizer.step()
     batches = -(-n // batch_size)
-    return totals / torch.tensor([[batches], [n], [batches]], device=totals.device, dtype=totals.dtype)
+    return totals / torch.tensor([[batches], [n], [batches], [batches]], device=totals.device, dtype=totals.dtype)
 
 
 def _forward(model: GroupedCNN, images: Tensor, bf16: bool, memory_format: torch.memory_format) -> Tensor:
@@ -226,6 +237,13 @@ def grad_abs_mean(model: GroupedCNN) -> Tensor:
     """[M]: each member's mean over its parameter tensors of the tensor's mean |gradient| (document 001's statistic)."""
     per_tensor = [p.grad.reshape(model.members, -1).abs().mean(1) for p in model.parameters()]
     return torch.stack(per_tensor).mean(0)
+
+
+def log_gradient_ratio(model: GroupedCNN) -> Tensor:
+    """[M]: each member's log of its first conv's gradient norm over its head's."""
+    def norm(weight: Tensor) -> Tensor:
+        return weight.grad.reshape(model.members, -1).norm(dim=1)
+    return (norm(model.stem[0].weight) / norm(model.fc.weight)).log()
 
 
 @torch.inference_mode()
@@ -244,10 +262,12 @@ def _evaluate(model: GroupedCNN, data: DeviceData, eval_batch: int, bf16: bool,
     return totals / n
 
 
-def _results(history: Tensor, activation: str, blocks: int, seeds: Sequence[int]) -> list[ModelResult]:
-    """history [epochs, 5, M] on the host, rows as in HISTORY -> one ModelResult per member."""
-    columns = history.permute(2, 1, 0).tolist()  # [M][5][epochs]
-    return [ModelResult(activation, blocks, seed, **dict(zip(HISTORY, columns[m]))) for m, seed in enumerate(seeds)]
+def _results(history: Tensor, initial_ratio: list[float], activation: str, blocks: int,
+             seeds: Sequence[int]) -> list[ModelResult]:
+    """history [epochs, 6, M] on the host, rows as in HISTORY -> one ModelResult per member."""
+    columns = history.permute(2, 1, 0).tolist()  # [M][6][epochs]
+    return [ModelResult(activation, blocks, seed, **dict(zip(HISTORY, columns[m])),
+                        initial_log_gradient_ratio=initial_ratio[m]) for m, seed in enumerate(seeds)]
 
 
 def cache_key(settings: Settings, activation: str, blocks: int, seeds: Sequence[int], data: str,

@@ -89,16 +89,19 @@ def documents_loop(data: DeviceData, blocks: int, activation: str, seed: int, se
     order = torch.Generator().manual_seed(derive_seed(seed, "order"))
     n = len(data.y_train)
     record: dict[str, list[float]] = {k: [] for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy",
-                                                      "grad_abs_mean")}
+                                                      "grad_abs_mean", "log_gradient_ratio")}
+    initial_ratio = None
     for _ in range(settings.epochs):
         net.train()
-        losses, correct, grads = [], 0, []
+        losses, correct, grads, ratios = [], 0, [], []
         for index in torch.randperm(n, generator=order).split(settings.batch_size):
             logits = net(data.x_train[index])
             loss = F.cross_entropy(logits, data.y_train[index])
             optimizer.zero_grad()
             loss.backward()
             grads.append(sum(p.grad.abs().mean().item() for p in net.parameters()) / len(list(net.parameters())))
+            ratios.append(math.log(net.stem[0].weight.grad.norm().item() / net.fc.weight.grad.norm().item()))
+            initial_ratio = ratios[0] if initial_ratio is None else initial_ratio
             optimizer.step()
             losses.append(loss.item())
             correct += (logits.argmax(1) == data.y_train[index]).sum().item()
@@ -108,9 +111,10 @@ def documents_loop(data: DeviceData, blocks: int, activation: str, seed: int, se
         for name, value in [("train_loss", sum(losses) / len(losses)), ("train_accuracy", correct / n),
                             ("test_loss", F.cross_entropy(logits, data.y_test).item()),
                             ("test_accuracy", (logits.argmax(1) == data.y_test).sum().item() / len(data.y_test)),
-                            ("grad_abs_mean", sum(grads) / len(grads))]:
+                            ("grad_abs_mean", sum(grads) / len(grads)),
+                            ("log_gradient_ratio", sum(ratios) / len(ratios))]:
             record[name].append(value)
-    return ModelResult(activation, blocks, seed, **record)
+    return ModelResult(activation, blocks, seed, **record, initial_log_gradient_ratio=initial_ratio)
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
@@ -144,7 +148,7 @@ def test_sweep_returns_every_model_with_per_epoch_records(data):
     assert [(m.activation, m.blocks, m.seed) for m in result.models] == [
         (a, b, s) for a in ("relu", "sigmoid") for b in (1, 2) for s in (0, 1, 2)]
     for model in result.models:
-        values = [model.train_loss, model.train_accuracy, model.test_loss, model.test_accuracy, model.grad_abs_mean]
+        values = [getattr(model, name) for name in HISTORY]
         assert all(len(v) == 1 and math.isfinite(v[0]) for v in values)
         assert 0 <= model.test_accuracy[0] <= 1 and model.grad_abs_mean[0] > 0
     assert result.table("sigmoid", lambda m: m.seed) == {1: [0, 1, 2], 2: [0, 1, 2]}
