@@ -11,6 +11,7 @@ import scipy
 import torch
 
 from harness.claim import Claim
+from harness.conditions import ConditionsMap
 from harness.verdicts import Decision, Verdict, meets
 
 
@@ -55,6 +56,8 @@ class Evidence:
     decision: Decision | None = None
     control: Decision | None = None
     timed: bool = False
+    protocol: dict[str, Any] = field(default_factory=dict)
+    conditions: dict[str, Any] | None = None
 
     @property
     def document(self) -> dict:
@@ -62,6 +65,11 @@ class Evidence:
 
     def measure(self, **values: Any) -> None:
         self.measured.update({name: plain(v) for name, v in values.items()})
+
+    def describe(self, **protocol: Any) -> None:
+        """Record what was run, as data (task, model, optimizer, learning_rate, budget, seeds, evaluation), so a
+        reader never takes a stand-in for the document's setting."""
+        self.protocol.update({name: plain(v) for name, v in protocol.items()})
 
     def measure_timings(self, **values: Any) -> None:
         """Record wall-clock times (and numbers made from them), which change from run to run on one machine;
@@ -86,6 +94,12 @@ class Evidence:
             raise ClaimCheckFailed(f"{self.claim.id}: the negative control came out supported, so this rule "
                                    f"cannot tell the effect from its absence. {control.summary()}")
 
+    def conclude_map(self, conditions: ConditionsMap) -> None:
+        """Conclude from every cell of a conditions map: supported only if the rule holds in all of them, and the
+        control fails if any cell's control is supported. The record keeps each cell for the report's map."""
+        self.conditions = plain(conditions.to_json())
+        self.conclude(conditions.decision(), control=conditions.control())
+
     def record(self, passed: bool, duration_s: float) -> dict[str, Any]:
         return {
             "claim": self.claim.id,
@@ -101,6 +115,8 @@ class Evidence:
             "device": self.device,
             "duration_s": round(duration_s, 3),
             "versions": versions(),
+            "protocol": self.protocol,
+            "conditions": self.conditions,
             "decision": plain(self.decision.to_json()) if self.decision else None,
             "control": plain(self.control.to_json()) if self.control else None,
             "expected_reason": self.reason,

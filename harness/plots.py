@@ -367,11 +367,66 @@ def _filename(kind: PlotKind, data: _Data, index: int) -> str:
     return "-".join(p for p in parts if p) + ".png"
 
 
+VERDICT_COLOURS = {"supported": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#d0d7de"}
+
+
+def _draw_conditions(fig: Any, conditions: Mapping[str, Any]) -> None:
+    """A grid of cells coloured by verdict, each with its effect and interval; the document's cell outlined."""
+    from matplotlib.patches import Rectangle
+    rows, columns = conditions["rows"], conditions["columns"]
+    named = rows["document"] is not None or columns["document"] is not None
+    ax = fig.subplots()
+    for cell in conditions["cells"]:
+        i, j = rows["values"].index(cell["row"]), columns["values"].index(cell["column"])
+        d = cell["decision"]
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=VERDICT_COLOURS[d["verdict"]], alpha=0.8))
+        lo, hi = _array(d["interval"])
+        ax.text(j, i, f"{d['verdict']}\n{float(d['effect']):.3g}\n[{lo:.3g}, {hi:.3g}]\nvs {float(d['threshold']):.3g}",
+                ha="center", va="center", fontsize="small", color="black" if d["verdict"] == "inconclusive" else "white")
+        if named and _documents(rows, cell["row"]) and _documents(columns, cell["column"]):
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, linewidth=3, edgecolor="black"))
+    ax.set(xlim=(-0.5, len(columns["values"]) - 0.5), ylim=(len(rows["values"]) - 0.5, -0.5),
+           xticks=range(len(columns["values"])), yticks=range(len(rows["values"])),
+           xticklabels=[f"{v:g}" if isinstance(v, float) else str(v) for v in columns["values"]],
+           yticklabels=[f"{v:g}" if isinstance(v, float) else str(v) for v in rows["values"]],
+           xlabel=columns["name"], ylabel=rows["name"])
+    ax.set_title(_wrapped(conditions["summary"] + ("; outlined: the document's setting" if named else "")),
+                 fontsize="small")
+
+
+def _documents(axis: Mapping[str, Any], value: Any) -> bool:
+    """Whether `value` is the document's setting on this axis (any value, where the document names none), for
+    outlining its cells; nothing is outlined where the document names no value on either axis."""
+    return axis["document"] is None or value == axis["document"]
+
+
+def _conditions_plots(records: list[dict]) -> list[Plot]:
+    """One map per record that holds a conditions map."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    plots = []
+    for r in (r for r in records if r.get("conditions")):
+        rows, columns = r["conditions"]["rows"], r["conditions"]["columns"]
+        fig = Figure(figsize=(2.2 + 1.9 * len(columns["values"]), 1.6 + 1.1 * len(rows["values"])),
+                     layout="constrained")
+        FigureCanvasAgg(fig)
+        _draw_conditions(fig, r["conditions"])
+        title = f"Where {r['check'].removeprefix('test_').replace('_', ' ')} holds"
+        fig.suptitle(_wrapped(f"{title} ({r['scale']} scale)"), fontweight="bold", fontsize="medium")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+        name = "-".join(p for p in (r["claim"], r.get("test", r["check"]).replace("[", "-").strip("]"), "map") if p)
+        plots.append(Plot("conditions", r["claim"], r["scale"], (r["check"],), title, f"{name}.png",
+                          buffer.getvalue(), where_from(r["scale"], r["measured"], False)))
+    return plots
+
+
 def draw_plots(records: list[dict], kinds: tuple[PlotKind, ...] = PLOT_KINDS) -> Drawn:
-    """Every plot the records hold the values for, as PNG bytes; a note for each plot that could not be drawn."""
+    """Every plot the records hold the values for, as PNG bytes, and a map per conditions map; a note for each plot
+    that could not be drawn."""
     if importlib.util.find_spec("matplotlib") is None:
         return Drawn([], [MISSING_MATPLOTLIB])
-    plots, notes = [], []
+    plots, notes = _conditions_plots(records), []
     for kind in kinds:
         datasets = _datasets(kind, records)
         for i, data in enumerate(datasets):

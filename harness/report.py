@@ -228,6 +228,22 @@ def _beside_note(r: dict) -> str:
     return where_from(r["scale"], r["measured"], beside) if beside or SETTING in r["measured"] else ""
 
 
+def _protocol(r: dict) -> str:
+    """What was run, from the record's protocol: "task: ...; model: ...; ..." (empty when the check gave none)."""
+    return "; ".join(f"{k.replace('_', ' ')}: {_number(v)}" for k, v in (r.get("protocol") or {}).items())
+
+
+def _map_rows(conditions: dict) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The conditions map as a table of verdicts: column headers, then (row header, cells); the document's own
+    setting is starred."""
+    rows, columns = conditions["rows"], conditions["columns"]
+    cells = {(c["row"], c["column"]): c["decision"]["verdict"] for c in conditions["cells"]}
+    def star(axis: dict, value: object) -> str:
+        return f"{_number(value)}*" if value == axis["document"] else _number(value)
+    header = [f"{rows['name']} \u2193 {columns['name']} \u2192", *(star(columns, c) for c in columns["values"])]
+    return header, [(star(rows, r), [cells[r, c] for c in columns["values"]]) for r in rows["values"]]
+
+
 # ---- report.md
 
 def _decision_line(label: str, d: dict) -> str:
@@ -244,7 +260,14 @@ def _check_section(r: dict) -> list[str]:
     lines = [head, "", f"Verdict **{r['verdict']}**, expected {r['expected']}: {mark}."]
     if r.get("expected_reason"):
         lines.append(f"Why: {r['expected_reason']}")
+    if protocol := _protocol(r):
+        lines.append(f"Protocol: {protocol}.")
     lines.append("")
+    if conditions := r.get("conditions"):
+        header, rows = _map_rows(conditions)
+        lines += [f"Conditions map: {conditions['summary']} (* the document's setting).", "",
+                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                  *("| " + " | ".join([row, *cells]) + " |" for row, cells in rows), ""]
     if r.get("decision"):
         lines.append(_decision_line("Rule", r["decision"]))
     if r.get("control"):
@@ -419,6 +442,14 @@ def _html_numbers(r: dict) -> list[str]:
     return lines
 
 
+def _html_map(conditions: dict) -> list[str]:
+    header, rows = _map_rows(conditions)
+    body = [f"<tr><th>{escape(row)}</th>" + "".join(f"<td>{_badge(v)}</td>" for v in cells) + "</tr>"
+            for row, cells in rows]
+    return [f"<p>Conditions map: {escape(conditions['summary'])} (* the document's setting).</p>",
+            "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>", *body, "</table>"]
+
+
 def _html_check(r: dict) -> list[str]:
     failed = r["verdict"] != "skipped" and not r["passed"]
     head = [f'<div class="check{" failed" if failed else ""}">',
@@ -430,6 +461,10 @@ def _html_check(r: dict) -> list[str]:
     lines = head + [f"<p>Verdict {_badge(r['verdict'])}, expected {escape(r['expected'])}: {mark}.</p>"]
     if r.get("expected_reason"):
         lines.append(f'<p class="why">Why: {escape(str(r["expected_reason"]))}</p>')
+    if protocol := _protocol(r):
+        lines.append(f'<p class="setting">Protocol: {escape(protocol)}.</p>')
+    if conditions := r.get("conditions"):
+        lines += _html_map(conditions)
     lines += _html_decisions(r) + _html_numbers(r)
     return lines + [f'<p class="took">Took {r["duration_s"]} s on {escape(r["device"])}; '
                     f"check seed {r['seeds'][0]}.</p>", "</div>"]

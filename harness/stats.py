@@ -152,3 +152,19 @@ def all_of(decisions: Sequence[Decision], name: str) -> Decision:
     alphas = [d.alpha for d in decisions if d.alpha is not None]
     return replace(weakest, verdict=verdict, rule=f"all of [{parts}]{note}", alpha=min(alphas, default=None),
                    effect_name=f"{name} / {weakest.effect_name}", nonfinite=nonfinite)
+
+
+def any_of(decisions: Sequence[Decision], name: str) -> Decision:
+    """A disjunction: supported if any part is, refuted if all are, else inconclusive; the effect reported is the
+    first supported part's, else the first inconclusive one's. A negative control over several cells is one: it
+    fails as soon as a single cell's control comes out supported."""
+    verdict, strongest = Verdict.REFUTED, decisions[0]
+    for candidate in (Verdict.INCONCLUSIVE, Verdict.SUPPORTED):
+        holding = [d for d in decisions if d.verdict is candidate]
+        if holding:
+            verdict, strongest = candidate, holding[0]
+    parts = "; ".join(f"{d.effect_name}: {d.verdict}" for d in decisions)
+    # falsely supported if any part is: at most the sum of its parts' error rates
+    alphas = [d.alpha for d in decisions if d.alpha is not None]
+    return replace(strongest, verdict=verdict, rule=f"any of [{parts}]", alpha=sum(alphas) if alphas else None,
+                   effect_name=f"{name} / {strongest.effect_name}", nonfinite=sum(d.nonfinite for d in decisions))

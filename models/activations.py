@@ -95,6 +95,7 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in [
     Activation("relu", F.relu, lambda x: _one_where_positive(x, 0.0), (0.0, math.inf),
                zero_centered=False, init="he", kinks={0.0: (0.0, 1.0)}),
     leaky_relu(),
+    leaky_relu(0.1),   # document 003: "alpha is often set to 0.1"
     elu(),
     Activation("selu", F.selu,
                lambda x: SELU_LAMBDA * _one_where_positive(x, SELU_ALPHA * torch.exp(torch.clamp(x, max=0))),

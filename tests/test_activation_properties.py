@@ -423,7 +423,8 @@ def test_zero_centred_entries_average_zero_over_normal_inputs_and_the_others_are
 # --- 8: initialisation --------------------------------------------------------------------------------------
 
 RECOMMENDED_INIT = {
-    "relu": "he", "leaky_relu": "he", "elu": "he", "gelu": "he", "silu": "he", "softplus": "he",  # ReLU family
+    "relu": "he", "leaky_relu": "he", "leaky_relu(0.1)": "he", "elu": "he", "gelu": "he", "silu": "he",  # ReLU
+    "softplus": "he",                                                                                   # family
     "sigmoid": "xavier", "tanh": "xavier", "softsign": "xavier",
     "selu": "lecun",
 }

@@ -1,0 +1,68 @@
+"""A rule decided over a grid of settings a document leaves open, one verdict per cell, so that a verdict is a
+fact about the claim where it holds rather than about one value picked for it.
+
+A check builds a ConditionsMap from two axes and a function giving each cell's decision and negative control,
+then hands it to Evidence.conclude_map. The check's verdict is "holds in every cell" (all of the cells); its
+control fails if any cell's control comes out supported; the record keeps every cell for the report's map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from harness.stats import all_of, any_of
+from harness.verdicts import Decision, Verdict
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str                        # the setting, in words: "learning rate", "initial bias"
+    values: tuple[Any, ...]
+    document: Any = None             # the document's own value, where it names one
+
+    def label(self, value: Any) -> str:
+        return f"{self.name} {value:g}" if isinstance(value, float) else f"{self.name} {value}"
+
+
+Cell = tuple[Decision, Decision]     # (decision, negative control)
+
+
+@dataclass(frozen=True)
+class ConditionsMap:
+    rows: Axis
+    columns: Axis
+    cells: dict[tuple[Any, Any], Cell]
+
+    @staticmethod
+    def over(rows: Axis, columns: Axis, decide: Callable[[Any, Any], Cell]) -> ConditionsMap:
+        return ConditionsMap(rows, columns, {(r, c): decide(r, c) for r in rows.values for c in columns.values})
+
+    def where(self, verdict: Verdict) -> list[str]:
+        return [f"{self.rows.label(r)}, {self.columns.label(c)}"
+                for (r, c), (decision, _) in self.cells.items() if decision.verdict is verdict]
+
+    def summary(self) -> str:
+        """Where the rule holds, in one sentence: in how many cells it is supported, refuted and undecided, and
+        which cells hold when some but not all do."""
+        counts = {v: len(self.where(v)) for v in Verdict}
+        total = len(self.cells)
+        if counts[Verdict.SUPPORTED] == total:
+            return f"holds in all {total} cells"
+        tally = ", ".join(f"{what} in {counts[v]}" for v, what in
+                          ((Verdict.REFUTED, "refuted"), (Verdict.INCONCLUSIVE, "undecided")) if counts[v])
+        held = self.where(Verdict.SUPPORTED)
+        return (f"holds in {len(held)} of {total} cells" + (f" ({'; '.join(held)})" if held else "")
+                + f", {tally}")
+
+    def decision(self) -> Decision:
+        return all_of([d for d, _ in self.cells.values()], name="in every cell")
+
+    def control(self) -> Decision:
+        return any_of([c for _, c in self.cells.values()], name="in any cell")
+
+    def to_json(self) -> dict:
+        def axis(a: Axis) -> dict:
+            return {"name": a.name, "values": list(a.values), "document": a.document}
+        return {"rows": axis(self.rows), "columns": axis(self.columns), "summary": self.summary(),
+                "cells": [{"row": r, "column": c, "decision": d.to_json(), "control": k.to_json()}
+                          for (r, c), (d, k) in self.cells.items()]}
