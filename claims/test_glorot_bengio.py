@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from harness.claim import Claim
+from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, cifar_vectors, smooth_teacher_classes, standardized
 from harness.progress import StepProgress
 from harness.seeding import derive_seed, derive_seeds
@@ -85,9 +86,9 @@ SOFTSIGN_ROBUST = Claim(
     id="softsign-robust-to-init", source=SOURCE,
     quote="The softsign networks seem to be more robust to the initialization procedure than the tanh networks, "
           "presumably because of their gentler non-linearity.",
-    statement="Across init scales from 1/2 to 4 times U[-1/sqrt(n), 1/sqrt(n)], the final test error of softsign "
-              "nets varies less than that of tanh nets: per seed, the mean excess of the error over the seed's best "
-              "scale is smaller for softsign, below and above the standard scale alike. The document's numbers are "
+    statement="Moving the init from the standard U[-1/sqrt(n), 1/sqrt(n)] to 1/2, 2 or 4 times it changes the "
+              "final test error of softsign nets less than that of tanh nets: per seed, |error at the scale - error "
+              "at the standard scale| is smaller for softsign, at every one of those scales. The document's numbers are "
               "Glorot & Bengio's test errors with the standard and the normalized init (about 1.7 times the "
               "standard scale for square layers).",
     document={"shapeset_test_error_tanh": 27.15, "shapeset_test_error_tanh_normalized_init": 15.60,
@@ -319,47 +320,35 @@ def test_tanh_outperforms_sigmoid(scale, evidence, deep, task, data_facts):
     check_pair(evidence, deep, task, data_facts, "tanh", "sigmoid")
 
 
-BELOW = tuple(g for g in GAINS if g <= 1.0)
-ABOVE = tuple(g for g in GAINS if g >= 1.0)
+def moved_less(by_gain: dict[str, Tensor], gain: float) -> Decision:
+    """Paired over seeds: does the error move less for softsign than for tanh when the init goes from gain 1 to
+    `gain`? (|tanh's move| - |softsign's move| above 0, in points)"""
+    moves = {act: (errors[:, GAINS.index(gain)] - errors[:, GAINS.index(1.0)]).abs() for act, errors in by_gain.items()}
+    return paired_test(moves["tanh"], moves["softsign"], 0.0,
+                       name=f"|tanh's error move| - |softsign's|, gain 1 to {gain:g} (points)")
 
 
-def mean_excess_over_best(errors: Tensor, gains: tuple[float, ...]) -> Tensor:
-    """Per seed, how much worse than at its best gain among `gains` the net ends, averaged over those gains: 0 when
-    the scale does not matter. errors [seeds, len(GAINS)] -> [seeds]."""
-    chosen = errors[:, [GAINS.index(g) for g in gains]]
-    return (chosen - chosen.min(-1, keepdim=True).values).mean(-1)
-
-
-def varies_less(by_gain: dict[str, Tensor], gains: tuple[float, ...]) -> Decision:
-    return paired_test(mean_excess_over_best(by_gain["tanh"], gains), mean_excess_over_best(by_gain["softsign"], gains),
-                       0.0, name=f"tanh - softsign mean excess error over the best of gains {gains} (points)")
-
-
-def robustness_rule(by_gain: dict[str, Tensor], parts: tuple[tuple[float, ...], ...]) -> Decision:
-    return all_of([varies_less(by_gain, gains) for gains in parts], name="softsign varies less than tanh")
-
-
-def check_robustness(evidence, deep: dict[str, Deep], parts: tuple[tuple[float, ...], ...]) -> None:
-    by_gain = {act: deep[act].by_gain() for act in SWEPT}
-    decision = robustness_rule(by_gain, parts)
-    control = robustness_rule(dict(zip(SWEPT, alternately_swapped(*by_gain.values()))), parts)
-    evidence.measure(gains=GAINS, **{f"test_error_{act}_by_gain": by_gain[act].mean(0) for act in SWEPT},
-                     **{f"mean_excess_{act}_{side}": mean_excess_over_best(by_gain[act], gains).mean()
-                        for act in SWEPT for side, gains in (("below", BELOW), ("above", ABOVE))})
-    evidence.conclude(decision, control=control)
+def robustness_cell(by_gain: dict[str, Tensor], gain: float) -> Cell:
+    # the control: the same moves with the activations' roles exchanged on every other seed
+    return moved_less(by_gain, gain), moved_less(dict(zip(SWEPT, alternately_swapped(*by_gain.values()))), gain)
 
 
 @SOFTSIGN_ROBUST.check(expected="refuted",
-                       reason="it holds above the standard scale only: at half the standard scale many tanh nets "
-                              "learn within the budget while softsign nets stay at chance, so below it tanh varies "
-                              "less (presumably softsign's slope, falling faster near 0, shrinks a small signal more)")
-def test_softsign_varies_less_than_tanh_across_init_scales(scale, evidence, deep):
-    check_robustness(evidence, deep, (BELOW, ABOVE))
-
-
-@SOFTSIGN_ROBUST.check(expected="supported")
-def test_softsign_varies_less_than_tanh_above_the_standard_scale(scale, evidence, deep):
-    check_robustness(evidence, deep, (ABOVE,))
+                       reason="nowhere on the map does softsign's error move less: at half the standard scale it "
+                              "rises by about 39 points against tanh's 25 (softsign nets stay near chance, presumably "
+                              "because its slope, falling faster near 0, shrinks a small signal more); at 4 times it "
+                              "falls by about 5 points while tanh's stays within 1; at 2 times both move alike")
+def test_softsign_error_moves_less_than_tanh_when_the_init_scale_changes(scale, evidence, deep, protocol):
+    by_gain = {act: deep[act].by_gain() for act in SWEPT}
+    conditions = ConditionsMap.over(Axis("hidden layers", (DEPTH,), document=DEPTH),
+                                    Axis("init scale (times the standard)", tuple(g for g in GAINS if g != 1.0)),
+                                    lambda _, gain: robustness_cell(by_gain, gain))
+    evidence.measure(gains=GAINS, **{f"test_error_{act}_by_gain": by_gain[act].mean(0) for act in SWEPT})
+    evidence.describe(task=f"random smooth teacher, {DIM} inputs, {CLASSES} classes",
+                      model=f"MLP with {DEPTH} hidden layers of {protocol.width}, uniform init times the scale",
+                      optimizer=f"SGD, minibatches of {BATCH}", learning_rate=protocol.lr,
+                      budget=f"{protocol.steps} steps", seeds=protocol.sweep_seeds, evaluation="final test error")
+    evidence.conclude_map(conditions)
 
 
 @dataclass(frozen=True)
