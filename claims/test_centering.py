@@ -43,6 +43,11 @@ POINTS, REACH = 100_000, 30.0     # generated inputs, uniform on [-REACH, REACH]
 SATURATED_BEYOND, FLAT = 10.0, 1e-4  # saturated: derivative below 1e-4 for |x| >= 10 (sigmoid's is 4.5e-5 there)
 
 
+PROTOCOL = {"fast": {"task": f"{EXAMPLES} standard-normal inputs per net", "model": f"{NETS} MLPs {WIDTHS} at "
+                     "initialisation, zero biases, weights at the activation's init scale times a stated factor",
+                     "optimizer": "none", "seeds": NETS,
+                     "evaluation": "per layer, the mean activation (and the share in the middle band)"}}
+
 def layer_activations(act_name: str, rng: torch.Generator, seed: int, init: Init | None = None,
                       weight_scale: float = 1.0) -> Tensor:
     """Hidden activations of NETS independent nets at init, [nets, layers, examples, units].

@@ -71,6 +71,11 @@ MORE_EXPENSIVE = 1.5            # "relatively expensive": half as much time agai
 MAJORITY = 0.5                  # a median ratio above MORE_EXPENSIVE: more than half the rounds above it
 HOW_TO_RUN_ON = {"cpu": "pass --device cpu", "cuda": "pass --device cuda on a machine with a CUDA GPU"}
 
+PROTOCOL = {"fast": {"task": "one large float32 tensor per pass (2^21 elements on a CPU, 2^26 on a GPU)",
+                     "model": "the forward and backward kernels autograd runs for each activation",
+                     "optimizer": "none", "budget": f"{ROUNDS} timed rounds after {WARMUP_ROUNDS} warm-up rounds",
+                     "seeds": 1, "evaluation": "per round, each activation's time over ReLU's; the median ratio"}}
+
 EXP_COST = Claim(
     id="exp-is-expensive",
     source="003_18664cc3255f4d6e.txt",

@@ -59,6 +59,13 @@ ZERO_COUNT = 0.5                  # a count below one half is zero: "no paramete
 SET_DEAD, LIVE = slice(0, DEAD_UNITS), slice(DEAD_UNITS, None)
 
 
+PROTOCOL = {"fast": {"task": f"two moons, noise {NOISE:g}, {TRAIN_POINTS} training points per seed",
+                     "model": f"MLP {WIDTHS}, {DEAD_UNITS} units of each hidden layer set dead at the start",
+                     "optimizer": f"full-batch SGD, and with momentum and weight decay: {', '.join(OPTIMIZERS)}",
+                     "learning_rate": BASE.lr, "budget": f"{STEPS} steps", "seeds": SEEDS,
+                     "evaluation": "the dead-set units' weights (bit for bit) and whether they turn positive on "
+                                   "some training input"}}
+
 @dataclass(frozen=True)
 class Run:
     start: Net

@@ -111,6 +111,18 @@ FAST_SETTING = (f"synthetic {IMAGE_SIZE}x{IMAGE_SIZE} images of {CLASSES} shifte
 FULL_SETTING = f"CIFAR-10, document 001's CNN (width {FULL.width}), {FULL.epochs} epochs, {FULL_SEEDS} seeds"
 
 
+PROTOCOL = {
+    "fast": {"task": f"synthetic {IMAGE_SIZE}x{IMAGE_SIZE} images of {CLASSES} shifted colour templates, "
+                     f"{TRAIN_IMAGES} train and {TEST_IMAGES} test (a stand-in for CIFAR-10)",
+             "model": f"document 001's CNN at width {FAST.width}: stem and 1 to 8 blocks of conv -> BatchNorm -> "
+                      "activation, global average pooling, linear", "optimizer": f"Adam, batch {FAST.batch_size}",
+             "learning_rate": FAST.lr, "budget": f"{FAST.epochs} epochs", "seeds": SEEDS,
+             "evaluation": "best test accuracy over epochs, BatchNorm's running statistics (eval mode)"},
+    "full": {"task": "CIFAR-10", "model": f"document 001's CNN at width {FULL.width}",
+             "optimizer": f"Adam, batch {FULL.batch_size}", "learning_rate": FULL.lr, "budget": f"{FULL.epochs} epochs",
+             "seeds": FULL_SEEDS, "evaluation": "best test accuracy over epochs, BatchNorm's running statistics"},
+}
+
 @dataclass(frozen=True)
 class Sweep:
     """Document 001's sweep at either scale, read per (activation, depth) as one value per seed."""
@@ -358,6 +370,11 @@ def check_gradient_ratio(evidence, slopes: RatioSlopes, setting: str) -> None:
 
 @GRADIENTS.check(expected="supported")
 def test_gradient_ratio_shrinks_far_faster_for_sigmoid_without_batchnorm(scale, evidence, unnormalised_nets):
+    evidence.describe(task=f"a 1-D sawtooth ({STRIPES} stripes), {TRAIN_POINTS} points per seed",
+                      model=f"fully connected blocks of width {WIDTH}, 1 to 8 of them, without BatchNorm",
+                      optimizer=f"Adam, batch {BATCH}", learning_rate=LEARNING_RATE,
+                      budget=f"the first {NO_BATCHNORM_STEPS} steps", seeds=RATIO_SEEDS,
+                      evaluation="per seed, the slope on depth of log(first layer's / output layer's gradient norm)")
     check_gradient_ratio(evidence, ratio_slopes_without_batchnorm(unnormalised_nets),
                          f"fully connected blocks of width {WIDTH} without BatchNorm on a 1-D sawtooth "
                          f"({STRIPES} stripes), {RATIO_SEEDS} seeds, the first {NO_BATCHNORM_STEPS} Adam steps")

@@ -161,6 +161,15 @@ FULL = Protocol(
     error_key="cifar10_test_error")
 
 
+TASKS = {"fast": f"a random smooth teacher: {DIM} standard-normal inputs, {CLASSES} classes, {TRAIN_POINTS} "
+                 f"training points per seed (a stand-in for CIFAR-10)",
+         "full": "CIFAR-10, inputs standardized"}
+PROTOCOL = {scale: {"task": TASKS[scale], "model": f"MLP of {DEPTH} hidden layers of {p.width}, the standard "
+                                                   f"uniform init", "optimizer": f"plain SGD, minibatches of {BATCH}",
+                    "learning_rate": p.lr, "budget": f"{p.steps} steps", "seeds": dict(p.ranking_seeds),
+                    "evaluation": "final test error"}
+            for scale, p in (("fast", FAST), ("full", FULL))}
+
 @pytest.fixture(scope="module")
 def protocol(scale: str) -> Protocol:
     return FAST if scale == "fast" else FULL
@@ -397,6 +406,10 @@ def test_sigmoid_top_hidden_layer_saturates_early_while_lower_layers_stay_near_h
     histories, x = saturation.histories, saturation.x
     decision = top_layer_saturates(histories["sigmoid"], x)
     control = top_layer_saturates(histories["tanh"], x)
+    p = saturation.protocol
+    evidence.describe(model=f"MLP of {SATURATION_DEPTH} hidden layers of {p.width}, the standard uniform init",
+                      learning_rate=p.saturation_lr, budget=f"{p.saturation_steps} steps", seeds=p.saturation_seeds,
+                      evaluation="each hidden layer's mean activation, as a fraction of the activation's range")
     evidence.measure(probe_steps=histories["sigmoid"].probe_steps, steps=saturation.protocol.saturation_steps,
                      learning_rate=saturation.protocol.saturation_lr,
                      **{f"{act}_layer_means": history.act_mean.mean(-1).T for act, history in histories.items()},

@@ -32,6 +32,11 @@ BATCH = 32             # examples summed per minibatch gradient
 HOLDS_IN = 0.99        # "holds" means: in more than 99% of gradient rows, at error rate alpha = 0.01
 
 
+PROTOCOL = {"fast": {"task": f"{EXAMPLES} standard-normal inputs per net", "model": f"{NETS} MLPs {WIDTHS} at "
+                     "initialisation", "optimizer": "none", "seeds": NETS,
+                     "evaluation": f"per-example weight-gradient rows (torch.func) and sums over minibatches of "
+                                   f"{BATCH}: the share whose entries share one sign"}}
+
 def weight_gradient_rows(act_name: str, rng: torch.Generator, seed: int, nets: int = NETS) -> torch.Tensor:
     """Per-example gradients of the loss w.r.t. the second layer's weights, [nets, examples, units, inputs].
 

@@ -44,6 +44,12 @@ FLOAT64_TOL = 1e-10          # rounding in these float64 nets is ~1e-15; curvatu
 MIN_SHARED = 100             # pairs that must share a pattern, so the affinity check is not vacuous
 
 
+PROTOCOL = {"fast": {"task": f"{POINTS} random inputs per net, and 1-D targets on a grid of [-1, 1]",
+                     "model": f"{NETS} random ReLU MLPs {WIDTHS}; one- and two-unit ReLU fits",
+                     "optimizer": "none: fits are exact least squares over a dense grid of kinks", "seeds": NETS,
+                     "evaluation": "worst error of the affine model on shared activation patterns; a fit's mean "
+                                   "squared error against the analytic bound"}}
+
 def relu_nets(rng: torch.Generator, seed: int, biased: bool) -> Params:
     """NETS He-initialised float64 nets, [NETS, out, in] weights; biases N(0, 0.1^2) when `biased`, else zero."""
     generators = [torch.Generator(rng.device).manual_seed(s) for s in derive_seeds(seed, NETS, "nets")]

@@ -33,6 +33,12 @@ LOG10_WEIGHT_SCALES = (-1.0, 1.0)   # each stack's weight scale is log-uniform o
 SATURATING_SCALE = 20.0       # pre-activation std of the saturated layer: most units beyond ln(1/eps)
 
 
+PROTOCOL = {"fast": {"task": "a float64 grid of pre-activations, and standard-normal inputs to random stacks",
+                     "model": f"the registry's activations; {STACKS} random sigmoid stacks of width {WIDTH} at "
+                              f"depths {DEPTHS}", "optimizer": "none", "seeds": STACKS,
+                     "evaluation": "autograd derivatives against their bounds; gradient norms through the stacks "
+                                   "against 4^-k times the weights' spectral norms"}}
+
 def autograd_derivative(act_name: str, x: Tensor) -> Tensor:
     x = x.detach().requires_grad_()
     (derivative,) = torch.autograd.grad(ACTIVATIONS[act_name](x).sum(), x)

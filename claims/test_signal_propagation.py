@@ -61,6 +61,12 @@ RARELY = 0.01                    # "almost never": exact zeros in under 1% of ac
 SATURATING = ("sigmoid", "tanh", "softsign")
 
 
+PROTOCOL = {"fast": {"task": f"{EXAMPLES} inputs per net, the activation applied to standard-normal pre-activations",
+                     "model": f"{NETS} MLPs of {DEPTH} hidden layers of {WIDTH} at initialisation, zero biases",
+                     "optimizer": "none", "seeds": NETS,
+                     "evaluation": "per net, the mean per-layer ratio of forward (or backward) variance; layer "
+                                   "means, variances and exact-zero shares"}}
+
 def stack(act_name: str, init: Init, rng: torch.Generator, seed: int, *, gain: float = 1.0, depth: int = DEPTH,
           dtype: torch.dtype = torch.float32) -> tuple[Params, Tensor]:
     """NETS independent nets (weights: gain x the scheme's std, drawn in float32) and their input, in `dtype`."""

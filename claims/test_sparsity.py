@@ -76,6 +76,12 @@ PUSHED_LEARNING_RATE, PUSHED_MOMENTUM, PUSHED_STEPS = 1.0, 0.9, 1000  # SGD: lea
 RECOVERS = 0.1                      # "can recover": over a tenth of the pushed units turn positive somewhere
 
 
+PROTOCOL = {"fast": {"task": f"two moons, noise {NOISE:g}, {TRAIN_POINTS} training and {TEST_POINTS} test points per "
+                             "seed", "model": f"MLP {WIDTHS}, each activation with its recommended init",
+                     "optimizer": "full-batch gradient descent", "learning_rate": LEARNING_RATE,
+                     "budget": f"{STEPS} steps", "seeds": SEEDS,
+                     "evaluation": "exact zeros of the trained nets' hidden units on the test inputs, test accuracy"}}
+
 @dataclass(frozen=True)
 class Moons:
     data: Dataset
@@ -282,6 +288,10 @@ def recovery_rule(history: History, data: Dataset, name: str) -> tuple[Decision,
 
 @LEAKY_NEVER_DIES.check(expected="supported")
 def test_leaky_units_pushed_negative_keep_their_gradient_and_recover(scale, evidence, moons, pushed):
+    evidence.describe(model=f"MLP {PUSHED_WIDTHS}, every bias started at {PUSHED_BIAS:g}",
+                      optimizer=f"full-batch SGD, momentum {PUSHED_MOMENTUM:g}", learning_rate=PUSHED_LEARNING_RATE,
+                      budget=f"{PUSHED_STEPS} steps", seeds=FEW_SEEDS,
+                      evaluation="the share of pushed units positive on some training input, and their gradient")
     decision, leaky = recovery_rule(pushed["leaky_relu"], moons.data, "leaky_relu")
     control, relu = recovery_rule(pushed["relu"], moons.data, "relu")  # the same state, zero derivative
     evidence.measure(**leaky, **relu, pushed_bias=PUSHED_BIAS, steps=PUSHED_STEPS,

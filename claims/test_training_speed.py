@@ -63,6 +63,14 @@ LEAKY_SLOPES = {0.01: "leaky_relu", 0.1: "leaky_relu(0.1)"}
 DOCUMENT_SLOPE = 0.1
 
 
+PROTOCOL = {"fast": {"task": f"two moons, noise {NOISE:g}, {TRAIN_POINTS} points per seed; for whitening, the same "
+                             "points made correlated and offset, then whitened",
+                     "model": f"MLP {WIDTHS}, each activation with its recommended init ({WHITENING_NET} for "
+                              "whitening)", "optimizer": "full-batch gradient descent", "learning_rate": LEARNING_RATE,
+                     "budget": f"{BUDGET} steps", "seeds": SEEDS,
+                     "evaluation": f"steps until the training loss first reaches {TARGET_LOSS:g} (a seed that never "
+                                   f"does counts as {BUDGET})"}}
+
 @dataclass(frozen=True)
 class Speeds:
     steps: dict[str, Tensor]        # per configuration, each seed's steps to the target [S]

@@ -110,6 +110,13 @@ FULL = Protocol(seeds=256, train_points=256, test_points=1000, steps=300, longer
                 learning_rates=(0.3, LEARNING_RATE, 3.0), between=(1200,))
 
 
+PROTOCOL = {scale: {"task": f"two moons, noise {NOISE:g}, {p.train_points} training and {p.test_points} test points "
+                            f"per seed", "model": f"the document's MLP {WIDTHS}, sigmoid (LeCun init) against ReLU (He)",
+                    "optimizer": "full-batch gradient descent", "learning_rate": LEARNING_RATE,
+                    "budget": f"{p.steps} steps (the longer-training checks: {p.longer})", "seeds": p.seeds,
+                    "evaluation": "training loss, test accuracy and the hidden layers of the trained nets"}
+            for scale, p in (("fast", FAST), ("full", FULL))}
+
 @dataclass(frozen=True)
 class Runs:
     protocol: Protocol

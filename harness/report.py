@@ -36,6 +36,8 @@ def _flat(value: object) -> list:
 
 
 def _number(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_number(v)}" for k, v in value.items())
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list) and any(isinstance(v, list) for v in value):

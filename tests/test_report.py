@@ -302,3 +302,18 @@ def test_a_table_of_measured_and_document_numbers_says_which_setting_the_measure
     assert "Measured: depths" in fast and STAND_IN not in fast.split("Measured: depths")[1].split("\n")[0]
     bare = report_markdown([record("c", {"gap": 1.0}, document={"gap": 2.0})], [])
     assert "*Measured at fast scale; beside them, the document's numbers, from its own setting.*" in bare
+
+
+PROTOCOL_KEYS = {"task", "model", "optimizer", "seeds", "evaluation"}   # and learning_rate, budget where nets train
+
+
+@pytest.mark.parametrize("module", [m for m in claim_modules() if m.__name__.startswith("test_")],
+                         ids=lambda m: m.__name__)
+def test_every_claim_module_says_what_it_runs_at_every_scale_it_checks(module):
+    scales = {scale for f in vars(module).values() for mark in getattr(f, "pytestmark", []) if mark.name == "claim"
+              for scale in mark.kwargs["expected"]}
+    for scale in scales:
+        described = module.PROTOCOL[scale]
+        assert PROTOCOL_KEYS <= set(described), f"{module.__name__} {scale}: lacks {PROTOCOL_KEYS - set(described)}"
+        if not described["optimizer"].startswith("none"):   # nets train: say how fast and for how long
+            assert {"learning_rate", "budget"} <= set(described), f"{module.__name__} {scale}"
