@@ -1,5 +1,11 @@
 """Claims whose checks live in more than one module, declared once here so their metadata cannot drift apart."""
 from harness.claim import Claim
+from models.activations import leaky_relu
+
+# Leaky ReLU's slope, a setting the claims about it are mapped over: torch's default, and document 003's "alpha is
+# often set to 0.1". Each slope's registry name, as TrainConfig.activation takes it.
+DOCUMENT_LEAKY_SLOPE = 0.1
+LEAKY_SLOPES = {slope: leaky_relu(slope).name for slope in (0.01, DOCUMENT_LEAKY_SLOPE)}
 
 RELU_SPARSITY = Claim(
     id="relu-sparsity",

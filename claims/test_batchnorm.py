@@ -29,6 +29,7 @@ PROTOCOL = {"fast": {"task": "generated (channels, height, width) shapes and ran
                               "train-mode forward and backward pass", "optimizer": "none", "seeds": 1,
                      "evaluation": "counts of trained parameters and of floating-point running statistics"}}
 
+
 def generated_shapes(rng: torch.Generator) -> list[tuple[int, int, int]]:
     """(channels, height, width) per generated size; BatchNorm1d takes the channels as features."""
     channels = torch.randint(1, MAX_CHANNELS + 1, (SIZES,), generator=rng, device=rng.device)

@@ -48,6 +48,7 @@ PROTOCOL = {"fast": {"task": f"{EXAMPLES} standard-normal inputs per net", "mode
                      "optimizer": "none", "seeds": NETS,
                      "evaluation": "per layer, the mean activation (and the share in the middle band)"}}
 
+
 def layer_activations(act_name: str, rng: torch.Generator, seed: int, init: Init | None = None,
                       weight_scale: float = 1.0) -> Tensor:
     """Hidden activations of NETS independent nets at init, [nets, layers, examples, units].

@@ -88,8 +88,8 @@ SOFTSIGN_ROBUST = Claim(
           "presumably because of their gentler non-linearity.",
     statement="Moving the init from the standard U[-1/sqrt(n), 1/sqrt(n)] to 1/2, 2 or 4 times it changes the "
               "final test error of softsign nets less than that of tanh nets: per seed, |error at the scale - error "
-              "at the standard scale| is smaller for softsign, at every one of those scales. The document's numbers are "
-              "Glorot & Bengio's test errors with the standard and the normalized init (about 1.7 times the "
+              "at the standard scale| is smaller for softsign, at every one of those scales. The document's numbers "
+              "are Glorot & Bengio's test errors with the standard and the normalized init (about 1.7 times the "
               "standard scale for square layers).",
     document={"shapeset_test_error_tanh": 27.15, "shapeset_test_error_tanh_normalized_init": 15.60,
               "cifar10_test_error_tanh": 55.9, "cifar10_test_error_tanh_normalized_init": 52.92,
@@ -169,6 +169,7 @@ PROTOCOL = {scale: {"task": TASKS[scale], "model": f"MLP of {DEPTH} hidden layer
                     "learning_rate": p.lr, "budget": f"{p.steps} steps", "seeds": dict(p.ranking_seeds),
                     "evaluation": "final test error"}
             for scale, p in (("fast", FAST), ("full", FULL))}
+
 
 @pytest.fixture(scope="module")
 def protocol(scale: str) -> Protocol:
@@ -349,14 +350,12 @@ def robustness_cell(by_gain: dict[str, Tensor], gain: float) -> Cell:
                               "falls by about 5 points while tanh's stays within 1; at 2 times both move alike")
 def test_softsign_error_moves_less_than_tanh_when_the_init_scale_changes(scale, evidence, deep, protocol):
     by_gain = {act: deep[act].by_gain() for act in SWEPT}
-    conditions = ConditionsMap.over(Axis("hidden layers", (DEPTH,), document=DEPTH),
+    conditions = ConditionsMap.over(Axis("hidden layers", (DEPTH,)),
                                     Axis("init scale (times the standard)", tuple(g for g in GAINS if g != 1.0)),
                                     lambda _, gain: robustness_cell(by_gain, gain))
     evidence.measure(gains=GAINS, **{f"test_error_{act}_by_gain": by_gain[act].mean(0) for act in SWEPT})
-    evidence.describe(task=f"random smooth teacher, {DIM} inputs, {CLASSES} classes",
-                      model=f"MLP with {DEPTH} hidden layers of {protocol.width}, uniform init times the scale",
-                      optimizer=f"SGD, minibatches of {BATCH}", learning_rate=protocol.lr,
-                      budget=f"{protocol.steps} steps", seeds=protocol.sweep_seeds, evaluation="final test error")
+    evidence.describe(model=f"MLP of {DEPTH} hidden layers of {protocol.width}, the standard uniform init times "
+                            "the scale", seeds=protocol.sweep_seeds)
     evidence.conclude_map(conditions)
 
 

@@ -37,6 +37,7 @@ PROTOCOL = {"fast": {"task": f"{EXAMPLES} standard-normal inputs per net", "mode
                      "evaluation": f"per-example weight-gradient rows (torch.func) and sums over minibatches of "
                                    f"{BATCH}: the share whose entries share one sign"}}
 
+
 def weight_gradient_rows(act_name: str, rng: torch.Generator, seed: int, nets: int = NETS) -> torch.Tensor:
     """Per-example gradients of the loss w.r.t. the second layer's weights, [nets, examples, units, inputs].
 

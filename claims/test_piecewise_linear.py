@@ -50,6 +50,7 @@ PROTOCOL = {"fast": {"task": f"{POINTS} random inputs per net, and 1-D targets o
                      "evaluation": "worst error of the affine model on shared activation patterns; a fit's mean "
                                    "squared error against the analytic bound"}}
 
+
 def relu_nets(rng: torch.Generator, seed: int, biased: bool) -> Params:
     """NETS He-initialised float64 nets, [NETS, out, in] weights; biases N(0, 0.1^2) when `biased`, else zero."""
     generators = [torch.Generator(rng.device).manual_seed(s) for s in derive_seeds(seed, NETS, "nets")]

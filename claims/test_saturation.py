@@ -39,6 +39,7 @@ PROTOCOL = {"fast": {"task": "a float64 grid of pre-activations, and standard-no
                      "evaluation": "autograd derivatives against their bounds; gradient norms through the stacks "
                                    "against 4^-k times the weights' spectral norms"}}
 
+
 def autograd_derivative(act_name: str, x: Tensor) -> Tensor:
     x = x.detach().requires_grad_()
     (derivative,) = torch.autograd.grad(ACTIVATIONS[act_name](x).sum(), x)

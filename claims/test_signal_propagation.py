@@ -67,6 +67,7 @@ PROTOCOL = {"fast": {"task": f"{EXAMPLES} inputs per net, the activation applied
                      "evaluation": "per net, the mean per-layer ratio of forward (or backward) variance; layer "
                                    "means, variances and exact-zero shares"}}
 
+
 def stack(act_name: str, init: Init, rng: torch.Generator, seed: int, *, gain: float = 1.0, depth: int = DEPTH,
           dtype: torch.dtype = torch.float32) -> tuple[Params, Tensor]:
     """NETS independent nets (weights: gain x the scheme's std, drawn in float32) and their input, in `dtype`."""

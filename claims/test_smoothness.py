@@ -30,6 +30,7 @@ PROTOCOL = {"fast": {"task": "the activation at 0", "model": f"ELU (alpha 1, and
                      f"{KINKED} generated leaky slopes", "optimizer": "none", "seeds": 1,
                      "evaluation": f"float64 one-sided difference quotients with step {STEP:g}"}}
 
+
 def one_sided_derivatives(act: Activation, h: float = STEP) -> tuple[float, float]:
     """((f(0) - f(-h)) / h, (f(h) - f(0)) / h) in float64."""
     f = act(torch.tensor([-h, 0.0, h], dtype=torch.float64))

@@ -19,7 +19,7 @@ from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, two_moons
 from harness.seeding import derive_seed, derive_seeds
-from harness.stats import all_of, exact_test, mean_test, paired_test, rate_test
+from harness.stats import all_of, exact_test, mean_test, paired_test, rate_test, seed_halves
 from harness.train import History, Net, TrainConfig, train
 from harness.verdicts import Decision, Verdict
 
@@ -79,8 +79,9 @@ RECOVERS = 0.1                      # "can recover": over a tenth of the pushed 
 PROTOCOL = {"fast": {"task": f"two moons, noise {NOISE:g}, {TRAIN_POINTS} training and {TEST_POINTS} test points per "
                              "seed", "model": f"MLP {WIDTHS}, each activation with its recommended init",
                      "optimizer": "full-batch gradient descent", "learning_rate": LEARNING_RATE,
-                     "budget": f"{STEPS} steps", "seeds": SEEDS,
+                     "budget": f"{STEPS} steps", "seeds": f"{SEEDS} (the saturating nets: {FEW_SEEDS})",
                      "evaluation": "exact zeros of the trained nets' hidden units on the test inputs, test accuracy"}}
+
 
 @dataclass(frozen=True)
 class Moons:
@@ -119,7 +120,7 @@ def trained(moons: Moons) -> dict[str, History]:
 
 
 @pytest.fixture(scope="module")
-def killing(moons: Moons) -> dict[float, History]:
+def killing(moons: Moons) -> dict[tuple[float, float], History]:
     """ReLU nets per (killing learning rate, initial bias)."""
     return {(lr, bias): train(replace(base_config("relu"), lr=lr, bias_init=bias), moons.data, moons.seeds)
             for lr in KILLING_LEARNING_RATES for bias in (0.0, *POSITIVE_BIASES)}
@@ -191,11 +192,6 @@ def test_trained_saturating_units_are_almost_never_exactly_zero(scale, evidence,
     evidence.conclude(decision, control=control)
 
 
-def halves(values: Tensor) -> tuple[Tensor, Tensor]:
-    """The first and second half of the seeds: the same configuration twice, with different seeds."""
-    return values[:SEEDS // 2], values[SEEDS // 2:]
-
-
 def l1_rule(zeros: tuple[Tensor, Tensor], accuracy: tuple[Tensor, Tensor], names: str) -> Decision:
     """(penalised, plain): more exact zeros with the penalty, and a test accuracy cost under SMALL_COST points."""
     return all_of([
@@ -212,7 +208,7 @@ def test_l1_penalty_on_activations_raises_relu_sparsity_at_small_accuracy_cost(s
     decision = l1_rule((zeros["relu+l1"], zeros["relu"]), (penalised.test_accuracy, plain.test_accuracy),
                        "with L1 - without")
     # L1 weight 0 against 0: the same net in two halves of the seeds
-    control = l1_rule(halves(zeros["relu"]), halves(plain.test_accuracy), "seeds 1-16 - seeds 17-32, both without")
+    control = l1_rule(seed_halves(zeros["relu"]), seed_halves(plain.test_accuracy), "seeds 1-16 - seeds 17-32, both without")
     cost = paired_test(100 * plain.test_accuracy, 100 * penalised.test_accuracy, SMALL_COST, side="below",
                        name="test accuracy cost (points)")
     evidence.measure(relu_zero_share_with_l1=zeros["relu+l1"].mean(), relu_zero_share_without=zeros["relu"].mean(),
@@ -237,7 +233,9 @@ def fewer_dead_with_bias(killing: dict[tuple[float, float], History], lr: float,
     premise = paired_test(zero_bias, zero_at_init, KILLS, name="dead share gained in training, zero bias")
     assert premise.verdict is Verdict.SUPPORTED, f"learning rate {lr:g} no longer kills units: {premise.summary()}"
     decision = fewer_dead(dead_shares(killing[lr, bias])[1], zero_bias, f"bias 0 - bias {bias:g}")
-    return decision, fewer_dead(*halves(zero_bias), "seeds 1-16 - seeds 17-32, both bias 0")  # no bias offset
+    # the control: the cell's own nets against themselves, seed half 1 against half 2
+    return decision, fewer_dead(*seed_halves(dead_shares(killing[lr, bias])[1]),
+                                f"seeds 1-16 - seeds 17-32, both bias {bias:g}")
 
 
 @POSITIVE_BIAS.check(expected="refuted",
@@ -245,15 +243,14 @@ def fewer_dead_with_bias(killing: dict[tuple[float, float], History], lr: float,
                             "end with measurably fewer dead units: refuted in 7 of 9 cells, undecided in 2 (base "
                             "seed 0); bias 0.1 ends with more dead units at every rate, not fewer")
 def test_small_positive_bias_init_leaves_fewer_dead_units(scale, evidence, killing):
-    conditions = ConditionsMap.over(Axis("learning rate", KILLING_LEARNING_RATES), Axis("initial bias", POSITIVE_BIASES),
+    conditions = ConditionsMap.over(Axis("learning rate", KILLING_LEARNING_RATES),
+                                    Axis("initial bias", POSITIVE_BIASES),
                                     lambda lr, bias: fewer_dead_with_bias(killing, lr, bias))
     for lr in KILLING_LEARNING_RATES:
         evidence.measure(**{f"dead_share_at_lr_{lr:g}": [dead_shares(killing[lr, b])[1].mean()
                                                           for b in (0.0, *POSITIVE_BIASES)]})
     evidence.measure(initial_biases=[0.0, *POSITIVE_BIASES])
-    evidence.describe(task=f"two moons, {TRAIN_POINTS} points per seed, noise {NOISE:g}", model=f"ReLU MLP {WIDTHS}",
-                      optimizer="full-batch SGD", learning_rate=list(KILLING_LEARNING_RATES),
-                      budget=f"{STEPS} steps", seeds=SEEDS,
+    evidence.describe(learning_rate=list(KILLING_LEARNING_RATES),
                       evaluation="share of hidden units zero on every training input, after training")
     evidence.conclude_map(conditions)
 

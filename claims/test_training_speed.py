@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from shared_claims import DOCUMENT_LEAKY_SLOPE, LEAKY_SLOPES
 from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, affine, two_moons, whitened
@@ -57,10 +58,8 @@ ROTATION = 1.0                      # radians: the control's rotation of whitene
 PAIRS = ("sigmoid", "tanh")         # what leaky ReLU is compared against
 SAME_SIDE = "relu"                  # the control: leaky ReLU's own non-saturating family
 # The conditions the document leaves open, mapped: the learning rate (a factor of about 3 either side of the one
-# chosen), and the leaky slope: torch's default 0.01 and document 003's "often set to 0.1".
+# chosen), and the leaky slope (shared_claims.LEAKY_SLOPES).
 LEARNING_RATES = (0.1, LEARNING_RATE, 1.0)
-LEAKY_SLOPES = {0.01: "leaky_relu", 0.1: "leaky_relu(0.1)"}
-DOCUMENT_SLOPE = 0.1
 
 
 PROTOCOL = {"fast": {"task": f"two moons, noise {NOISE:g}, {TRAIN_POINTS} points per seed; for whitening, the same "
@@ -70,6 +69,7 @@ PROTOCOL = {"fast": {"task": f"two moons, noise {NOISE:g}, {TRAIN_POINTS} points
                      "budget": f"{BUDGET} steps", "seeds": SEEDS,
                      "evaluation": f"steps until the training loss first reaches {TARGET_LOSS:g} (a seed that never "
                                    f"does counts as {BUDGET})"}}
+
 
 @dataclass(frozen=True)
 class Speeds:
@@ -155,19 +155,16 @@ def leaky_against(speeds: Speeds, other: str, lr: float, slope: float) -> Cell:
 
 
 def check_leaky_against(evidence, speeds: Speeds, other: str) -> None:
-    conditions = ConditionsMap.over(Axis("learning rate", LEARNING_RATES), Axis("leaky slope", tuple(LEAKY_SLOPES),
-                                                                                document=DOCUMENT_SLOPE),
+    conditions = ConditionsMap.over(Axis("learning rate", LEARNING_RATES),
+                                    Axis("leaky slope", tuple(LEAKY_SLOPES), document=DOCUMENT_LEAKY_SLOPE),
                                     lambda lr, slope: leaky_against(speeds, other, lr, slope))
     measure_speeds(evidence, speeds, "leaky_relu", other, SAME_SIDE)
-    for name in (*LEAKY_SLOPES.values(), other, SAME_SIDE):
-        evidence.measure(**{f"steps_by_learning_rate_{name}": [speeds.geometric_mean(run_name(name, lr))
-                                                               for lr in LEARNING_RATES]})
-    evidence.measure(learning_rates=list(LEARNING_RATES))
-    evidence.describe(task=f"two moons, {TRAIN_POINTS} points per seed, noise {NOISE:g}",
-                      model=f"MLP {WIDTHS}, each activation with its recommended init", optimizer="full-batch SGD",
-                      learning_rate=list(LEARNING_RATES), budget=f"{BUDGET} steps",
-                      seeds=SEEDS, evaluation=f"steps until the training loss first reaches {TARGET_LOSS:g} "
-                                              f"(a seed that never does counts as {BUDGET})")
+    keys = {**{f"leaky_slope_{slope:g}": act for slope, act in LEAKY_SLOPES.items()}, other: other,
+            SAME_SIDE: SAME_SIDE}
+    evidence.measure(**{f"steps_by_learning_rate_{key}": [speeds.geometric_mean(run_name(act, lr))
+                                                          for lr in LEARNING_RATES] for key, act in keys.items()},
+                     learning_rates=list(LEARNING_RATES))
+    evidence.describe(learning_rate=list(LEARNING_RATES))
     evidence.conclude_map(conditions)
 
 

@@ -116,9 +116,13 @@ def numbers_of(record: dict) -> dict[str, dict[str, Any]]:
     numbers: dict[str, dict[str, Any]] = {}
     if record.get("timed"):
         return numbers
-    for part, label in (("decision", "effect"), ("control", "control effect")):
-        if record.get(part):
-            numbers[label] = {"value": record[part]["effect"], "tolerance": _decision_tolerance(record[part])}
+    # a map's overall effect is its weakest cell's, which may be another cell next run: compare cell by cell
+    cells = [(f"cell {c['row']}, {c['column']} ", c) for c in (record.get("conditions") or {}).get("cells", [])]
+    for prefix, parts in cells or [("", record)]:
+        for part, label in (("decision", "effect"), ("control", "control effect")):
+            if parts.get(part):
+                numbers[prefix + label] = {"value": parts[part]["effect"],
+                                           "tolerance": _decision_tolerance(parts[part])}
     for name, value in _dotted("measured", record.get("measured", {})).items():
         numbers[name] = {"value": value, "tolerance": {"absolute": ABSOLUTE, "relative": RELATIVE}}
     return numbers

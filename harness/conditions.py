@@ -7,7 +7,7 @@ control fails if any cell's control comes out supported; the record keeps every 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from harness.stats import all_of, any_of
@@ -27,6 +27,15 @@ class Axis:
 Cell = tuple[Decision, Decision]     # (decision, negative control)
 
 
+def _undecided_if_diverged(decision: Decision) -> Decision:
+    """A cell whose runs diverged (NaN or infinite values) is a finding about that setting, not a broken check: the
+    cell is undecided and says why, and the other cells still decide."""
+    if not decision.nonfinite:
+        return decision
+    note = f"; {decision.nonfinite} values NaN or infinite (runs diverged at this setting)"
+    return replace(decision, verdict=Verdict.INCONCLUSIVE, rule=decision.rule + note, nonfinite=0)
+
+
 @dataclass(frozen=True)
 class ConditionsMap:
     rows: Axis
@@ -39,7 +48,7 @@ class ConditionsMap:
 
     def where(self, verdict: Verdict) -> list[str]:
         return [f"{self.rows.label(r)}, {self.columns.label(c)}"
-                for (r, c), (decision, _) in self.cells.items() if decision.verdict is verdict]
+                for (r, c), (decision, _) in self.cells.items() if _undecided_if_diverged(decision).verdict is verdict]
 
     def summary(self) -> str:
         """Where the rule holds, in one sentence: in how many cells it is supported, refuted and undecided, and
@@ -55,7 +64,7 @@ class ConditionsMap:
                 + f", {tally}")
 
     def decision(self) -> Decision:
-        return all_of([d for d, _ in self.cells.values()], name="in every cell")
+        return all_of([_undecided_if_diverged(d) for d, _ in self.cells.values()], name="in every cell")
 
     def control(self) -> Decision:
         return any_of([c for _, c in self.cells.values()], name="in any cell")
@@ -64,5 +73,5 @@ class ConditionsMap:
         def axis(a: Axis) -> dict:
             return {"name": a.name, "values": list(a.values), "document": a.document}
         return {"rows": axis(self.rows), "columns": axis(self.columns), "summary": self.summary(),
-                "cells": [{"row": r, "column": c, "decision": d.to_json(), "control": k.to_json()}
-                          for (r, c), (d, k) in self.cells.items()]}
+                "cells": [{"row": r, "column": c, "decision": _undecided_if_diverged(d).to_json(),
+                           "control": k.to_json()} for (r, c), (d, k) in self.cells.items()]}

@@ -368,6 +368,7 @@ def _filename(kind: PlotKind, data: _Data, index: int) -> str:
 
 
 VERDICT_COLOURS = {"supported": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#d0d7de"}
+CONDITIONS = "conditions"   # the plot kind of a conditions map, drawn for every record that holds one
 
 
 def _draw_conditions(fig: Any, conditions: Mapping[str, Any]) -> None:
@@ -382,8 +383,9 @@ def _draw_conditions(fig: Any, conditions: Mapping[str, Any]) -> None:
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=VERDICT_COLOURS[d["verdict"]], alpha=0.8))
         lo, hi = _array(d["interval"])
         ax.text(j, i, f"{d['verdict']}\n{float(d['effect']):.3g}\n[{lo:.3g}, {hi:.3g}]\nvs {float(d['threshold']):.3g}",
-                ha="center", va="center", fontsize="small", color="black" if d["verdict"] == "inconclusive" else "white")
-        if named and _documents(rows, cell["row"]) and _documents(columns, cell["column"]):
+                ha="center", va="center", fontsize="small",
+                color="black" if d["verdict"] == "inconclusive" else "white")
+        if named and _is_documents_setting(rows, cell["row"]) and _is_documents_setting(columns, cell["column"]):
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, linewidth=3, edgecolor="black"))
     ax.set(xlim=(-0.5, len(columns["values"]) - 0.5), ylim=(len(rows["values"]) - 0.5, -0.5),
            xticks=range(len(columns["values"])), yticks=range(len(rows["values"])),
@@ -394,31 +396,42 @@ def _draw_conditions(fig: Any, conditions: Mapping[str, Any]) -> None:
                  fontsize="small")
 
 
-def _documents(axis: Mapping[str, Any], value: Any) -> bool:
+def _is_documents_setting(axis: Mapping[str, Any], value: Any) -> bool:
     """Whether `value` is the document's setting on this axis (any value, where the document names none), for
     outlining its cells; nothing is outlined where the document names no value on either axis."""
     return axis["document"] is None or value == axis["document"]
 
 
-def _conditions_plots(records: list[dict]) -> list[Plot]:
-    """One map per record that holds a conditions map."""
+def _render_conditions(record: dict) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    plots = []
+    rows, columns = record["conditions"]["rows"], record["conditions"]["columns"]
+    fig = Figure(figsize=(2.2 + 1.9 * len(columns["values"]), 1.6 + 1.1 * len(rows["values"])), layout="constrained")
+    FigureCanvasAgg(fig)
+    _draw_conditions(fig, record["conditions"])
+    fig.suptitle(_wrapped(f"{_map_title(record)} ({record['scale']} scale)"), fontweight="bold", fontsize="medium")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _map_title(record: dict) -> str:
+    return f"Conditions map: {record['check'].removeprefix('test_').replace('_', ' ')}"
+
+
+def _conditions_plots(records: list[dict]) -> tuple[list[Plot], list[str]]:
+    """One map per record that holds a conditions map; a note for each that could not be drawn."""
+    plots, notes = [], []
     for r in (r for r in records if r.get("conditions")):
-        rows, columns = r["conditions"]["rows"], r["conditions"]["columns"]
-        fig = Figure(figsize=(2.2 + 1.9 * len(columns["values"]), 1.6 + 1.1 * len(rows["values"])),
-                     layout="constrained")
-        FigureCanvasAgg(fig)
-        _draw_conditions(fig, r["conditions"])
-        title = f"Where {r['check'].removeprefix('test_').replace('_', ' ')} holds"
-        fig.suptitle(_wrapped(f"{title} ({r['scale']} scale)"), fontweight="bold", fontsize="medium")
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-        name = "-".join(p for p in (r["claim"], r.get("test", r["check"]).replace("[", "-").strip("]"), "map") if p)
-        plots.append(Plot("conditions", r["claim"], r["scale"], (r["check"],), title, f"{name}.png",
-                          buffer.getvalue(), where_from(r["scale"], r["measured"], False)))
-    return plots
+        try:
+            png = _render_conditions(r)
+        except (ValueError, TypeError, IndexError, KeyError) as error:  # a malformed map: say so, draw the rest
+            notes.append(f"conditions map ({r['scale']}, {r['check']}) not drawn: {error}")
+            continue
+        name = "-".join((r["claim"], r.get("test", r["check"]).replace("[", "-").strip("]"), "map"))
+        plots.append(Plot(CONDITIONS, r["claim"], r["scale"], (r["check"],), _map_title(r), f"{name}.png", png,
+                          where_from(r["scale"], r["measured"], False)))
+    return plots, notes
 
 
 def draw_plots(records: list[dict], kinds: tuple[PlotKind, ...] = PLOT_KINDS) -> Drawn:
@@ -426,7 +439,7 @@ def draw_plots(records: list[dict], kinds: tuple[PlotKind, ...] = PLOT_KINDS) ->
     that could not be drawn."""
     if importlib.util.find_spec("matplotlib") is None:
         return Drawn([], [MISSING_MATPLOTLIB])
-    plots, notes = _conditions_plots(records), []
+    plots, notes = _conditions_plots(records)
     for kind in kinds:
         datasets = _datasets(kind, records)
         for i, data in enumerate(datasets):

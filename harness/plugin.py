@@ -39,7 +39,7 @@ CHECK_KEY = "claims_check"        # user property set at collection: which claim
 EVIDENCE_KEY = "claims_evidence"  # user property set at teardown: the evidence record
 # A claim module's protocol per scale, as data (task, model, optimizer, learning_rate, budget, seeds, evaluation):
 # every check of the module records it; a check whose experiment differs adds or overrides with evidence.describe.
-PROTOCOL = "PROTOCOL"
+PROTOCOL_ATTRIBUTE = "PROTOCOL"
 CALL_OUTCOME = pytest.StashKey[str]()
 DEVICE = pytest.StashKey[torch.device]()
 DATA_DIR = pytest.StashKey["DataDir"]()
@@ -239,7 +239,7 @@ def evidence(request: pytest.FixtureRequest, device: torch.device, check_seed: i
                       expected=marker.kwargs["expected"][scale],
                       reason=marker.kwargs["reason"].get(scale, ""),
                       device=str(device), seeds=[check_seed])
-    record.describe(**getattr(request.module, PROTOCOL, {}).get(scale, {}))
+    record.describe(**getattr(request.module, PROTOCOL_ATTRIBUTE, {}).get(scale, {}))
     start = time.perf_counter()
     yield record
     outcome = request.node.stash.get(CALL_OUTCOME, "")

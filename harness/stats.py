@@ -164,7 +164,16 @@ def any_of(decisions: Sequence[Decision], name: str) -> Decision:
         if holding:
             verdict, strongest = candidate, holding[0]
     parts = "; ".join(f"{d.effect_name}: {d.verdict}" for d in decisions)
-    # falsely supported if any part is: at most the sum of its parts' error rates
+    # falsely supported if any part is: at most the sum of its parts' error rates, which the rule states; the
+    # decision keeps the reported part's own alpha, the level of the interval it shows
     alphas = [d.alpha for d in decisions if d.alpha is not None]
-    return replace(strongest, verdict=verdict, rule=f"any of [{parts}]", alpha=sum(alphas) if alphas else None,
+    bound = f"; falsely supported at most {sum(alphas):.2g} of the time" if alphas else ""
+    return replace(strongest, verdict=verdict, rule=f"any of [{parts}]{bound}",
                    effect_name=f"{name} / {strongest.effect_name}", nonfinite=sum(d.nonfinite for d in decisions))
+
+
+def seed_halves(values: Sequence[float]) -> tuple[Sequence[float], Sequence[float]]:
+    """The first and second half of a per-seed sequence (array or tensor): one configuration twice, so no effect
+    separates them, the negative control of a comparison between configurations. An odd last seed is left out."""
+    half = len(values) // 2
+    return values[:half], values[half:2 * half]

@@ -1,5 +1,5 @@
-"""Document 001's CIFAR-10 protocol, run fast: every (activation, depth, seed) trained with Adam, best test
-accuracy over epochs, and the document's gradient statistic.
+"""Document 001's protocol, run fast: every (activation, depth, seed) of its CNN trained with Adam, best test
+accuracy over epochs, and the document's gradient statistic, on CIFAR-10 or on any images given as DeviceData.
 
 The dataset goes to the device once as uint8 and is normalised there (ToTensor then Normalize(0.5, 0.5),
 as the document's transforms compute it). Minibatches are index gathers from a per-seed permutation drawn
@@ -70,6 +70,8 @@ class ModelResult:
         return not all(math.isfinite(v) for v in self.train_loss)
 
 
+CACHE_FORMAT = 2    # 2: ModelResult records the log gradient ratio; files of another format are simply not found
+
 # The rows of a group's per-epoch history: _train_epoch fills the first four, _evaluate the last two.
 HISTORY = ("train_loss", "train_accuracy", "grad_abs_mean", "log_gradient_ratio", "test_loss", "test_accuracy")
 
@@ -106,7 +108,7 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class DeviceData:
-    """The normalised images (float32 [N, 3, 32, 32]; models train in their dtype) and labels, on the device."""
+    """Normalised images (float32 [N, 3, H, W]; models train in their dtype) and labels, on the device."""
 
     x_train: Tensor
     y_train: Tensor
@@ -272,8 +274,8 @@ def _results(history: Tensor, initial_ratio: list[float], activation: str, block
 
 def cache_key(settings: Settings, activation: str, blocks: int, seeds: Sequence[int], data: str,
               device: torch.device) -> dict:
-    return {"settings": asdict(settings), "activation": activation, "blocks": blocks, "seeds": list(seeds),
-            "versions": {"torch": torch.__version__, "numpy": np.__version__}, "device": device.type, "data": data}
+    return {"format": CACHE_FORMAT, "settings": asdict(settings), "activation": activation, "blocks": blocks,
+            "seeds": list(seeds), "versions": {"torch": torch.__version__, "numpy": np.__version__}, "device": device.type, "data": data}
 
 
 def cache_path(cache_dir: Path, key: dict) -> Path:

@@ -237,7 +237,8 @@ def test_a_nonfinite_control_fails_the_check_too():
 
 
 def model(seed: int) -> ModelResult:
-    return ModelResult("relu", 1, seed, [2.0, 1.0], [0.3, 0.5], [1.9, 1.1], [0.3, 0.4], [0.01, 0.02], [-1.0, -1.2], -0.9)
+    return ModelResult("relu", 1, seed, [2.0, 1.0], [0.3, 0.5], [1.9, 1.1], [0.3, 0.4], [0.01, 0.02], [-1.0, -1.2],
+                       initial_log_gradient_ratio=-0.9)
 
 
 @pytest.mark.parametrize("change", ["versions", "device"])
