@@ -248,10 +248,16 @@ def _map_rows(conditions: dict) -> tuple[list[str], list[tuple[str, list[str]]]]
 
 # ---- report.md
 
+def _detectable(d: dict) -> str:
+    """", detects 1.2 from the threshold" where the decision records its minimum detectable effect."""
+    value = d.get("minimum_detectable_effect")
+    return f", detects {_number(value)} from the threshold" if isinstance(value, (int, float)) else ""
+
+
 def _decision_line(label: str, d: dict) -> str:
     p = f", p = {_p_value(d)}" if _p_value(d) else ""
     return (f"- {label}: **{d['verdict']}**: {d['effect_name']} = {_number(d['effect'])} "
-            f"{_interval(d)} vs {_number(d['threshold'])} ({d['rule']}; n = {d['n']}{p})")
+            f"{_interval(d)} vs {_number(d['threshold'])} ({d['rule']}; n = {d['n']}{p}{_detectable(d)})")
 
 
 def _check_section(r: dict) -> list[str]:
@@ -423,12 +429,14 @@ def _html_decisions(r: dict) -> list[str]:
     rows = [f"<tr><th>{label}</th><td>{_badge(d['verdict'])}</td><td>{escape(d['effect_name'])}</td>"
             f"<td class=n>{escape(_number(d['effect']))}</td><td class=n>{escape(_interval(d))}</td>"
             f"<td class=n>{escape(_number(d['threshold']))}</td><td>{escape(d['rule'])}</td><td class=n>{d['n']}</td>"
-            f"<td class=n>{_p_value(d)}</td></tr>"
+            f"<td class=n>{_p_value(d)}</td><td class=n>{escape(_number(d.get('minimum_detectable_effect')))}</td></tr>"
             for label, d in (("rule", r.get("decision")), ("negative control", r.get("control"))) if d]
     if not rows:
         return []
     return ["<table><tr><th></th><th>verdict</th><th>effect</th><th>value</th><th>interval</th>"
-            "<th>threshold</th><th>decision rule</th><th>n</th><th>p</th></tr>", *rows, "</table>"]
+            "<th>threshold</th><th>decision rule</th><th>n</th><th>p</th>"
+            '<th title="how far from the threshold a true effect must lie to be decided with power 0.8">'
+            "detectable</th></tr>", *rows, "</table>"]
 
 
 def _html_numbers(r: dict) -> list[str]:

@@ -17,6 +17,15 @@ from scipy import stats
 from harness.verdicts import Decision, Verdict
 
 Side = Literal["above", "below"]
+POWER = 0.8     # the power at which a decision's minimum detectable effect is stated
+
+
+def _t_detectable(standard_error: float, df: int, alpha: float) -> float:
+    """The distance from the threshold a t-rule detects with power about POWER (0.79 at df 7, 0.80 at df 31):
+    (t quantile at 1 - alpha + t quantile at POWER) standard errors; 0 for a spread of 0."""
+    if df < 1:
+        return float("inf")
+    return float(stats.t.ppf(1 - alpha, df) + stats.t.ppf(POWER, df)) * standard_error
 
 
 def _verdict(lo: float, hi: float, threshold: float, side: Side) -> Verdict:
@@ -64,7 +73,8 @@ def mean_test(samples: Sequence[float], threshold: float, *, side: Side = "above
         lo, hi = mean - half, mean + half
         p = float(stats.ttest_1samp(x, threshold, alternative="greater" if side == "above" else "less").pvalue) if n > 1 else 1.0
     return Decision(_verdict(lo, hi, threshold, side), f"t-interval on the mean, {side} {threshold:g}",
-                    name, mean, (lo, hi), threshold, n, alpha, p)
+                    name, mean, (lo, hi), threshold, n, alpha, p,
+                    minimum_detectable_effect=_t_detectable(sem, n - 1, alpha))
 
 
 def paired_test(a: Sequence[float], b: Sequence[float], margin: float = 0.0, *, side: Side = "above",
@@ -101,8 +111,10 @@ def rate_test(successes: int, n: int, rate: float, *, side: Side = "above",
     ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=1 - 2 * alpha, method="exact")
     lo, hi = float(ci.low), float(ci.high)
     p = float(stats.binomtest(int(successes), int(n), rate, alternative="greater" if side == "above" else "less").pvalue)
+    # normal approximation at the threshold rate (0 at a rate of 0 or 1, where any exception decides)
+    detectable = float(stats.norm.ppf(1 - alpha) + stats.norm.ppf(POWER)) * float(np.sqrt(rate * (1 - rate) / n))
     return Decision(_verdict(lo, hi, rate, side), f"Clopper-Pearson interval on a proportion, {side} {rate:g}",
-                    name, successes / n, (lo, hi), rate, int(n), alpha, p)
+                    name, successes / n, (lo, hi), rate, int(n), alpha, p, minimum_detectable_effect=detectable)
 
 
 def slope_test(x: Sequence[float], y: Sequence[float], threshold: float, *, side: Side = "below",
@@ -117,7 +129,8 @@ def slope_test(x: Sequence[float], y: Sequence[float], threshold: float, *, side
     half = float(stats.t.ppf(1 - alpha, n - 2)) * float(fit.stderr)
     lo, hi = fit.slope - half, fit.slope + half
     return Decision(_verdict(lo, hi, threshold, side), f"t-interval on a regression slope, {side} {threshold:g}",
-                    name, float(fit.slope), (float(lo), float(hi)), threshold, n, alpha)
+                    name, float(fit.slope), (float(lo), float(hi)), threshold, n, alpha,
+                    minimum_detectable_effect=_t_detectable(float(fit.stderr), n - 2, alpha))
 
 
 def exact_test(value: float, threshold: float, *, side: Side = "below", name: str = "value") -> Decision:
@@ -128,7 +141,8 @@ def exact_test(value: float, threshold: float, *, side: Side = "below", name: st
     verdict = _verdict(value, value, threshold, side)
     if verdict is Verdict.INCONCLUSIVE:
         verdict = Verdict.REFUTED
-    return Decision(verdict, f"exact comparison, {side} {threshold:g}", name, value, (value, value), threshold, 1)
+    return Decision(verdict, f"exact comparison, {side} {threshold:g}", name, value, (value, value), threshold, 1,
+                    minimum_detectable_effect=0.0)
 
 
 def all_of(decisions: Sequence[Decision], name: str) -> Decision:

@@ -34,6 +34,9 @@ class Decision:
     `threshold` the value the interval is compared with. `nonfinite` counts the NaN or
     infinite values the rule was given (a diverged run, say): a rule decides nothing from
     those, so such a decision is inconclusive and its check fails.
+    `minimum_detectable_effect` is how far from the threshold a true effect must lie for the
+    rule to decide it with power about 0.8, at this n, alpha and observed spread (0 for an
+    exact comparison, and for a spread of 0; None where it is not defined).
     """
 
     verdict: Verdict
@@ -46,6 +49,7 @@ class Decision:
     alpha: float | None = None
     p_value: float | None = None
     nonfinite: int = 0
+    minimum_detectable_effect: float | None = None
 
     def to_json(self) -> dict:
         record = asdict(self)

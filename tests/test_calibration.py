@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.stats import mean_test, paired_test, rate_test, slope_test, within_test
+from harness.stats import POWER, mean_test, paired_test, rate_test, slope_test, within_test
 from harness.verdicts import Decision, Verdict
 
 ALPHA = 0.01            # every rule's default error rate per side
@@ -99,3 +99,17 @@ def test_the_calibration_tests_catch_an_interval_narrowed_by_a_fifth():
     """The check on the checks: a rule whose interval is 20% too narrow errs too often, and is caught."""
     supported = sum(d.verdict is Verdict.SUPPORTED for d in decisions("narrowed"))
     assert too_often(supported, ALPHA)
+
+
+def test_a_true_effect_one_detectable_distance_beyond_the_threshold_is_supported_with_about_the_stated_power():
+    """The minimum detectable effect a decision records means what it says: data whose true mean lies that far
+    beyond the threshold (for the spread the data has) is supported about POWER of the time."""
+    standard_error = 1.0 / np.sqrt(N)
+    critical = stats.t.ppf(1 - ALPHA, N - 1)
+    distance = (critical + stats.t.ppf(POWER, N - 1)) * standard_error
+    exact_power = 1 - stats.nct.cdf(critical, N - 1, distance / standard_error)   # 0.79 at N = 8
+    rng = generator("power")
+    supported = sum(mean_test(rng.normal(THRESHOLD + distance, 1.0, N), THRESHOLD).verdict is Verdict.SUPPORTED
+                    for _ in range(DRAWS))
+    assert abs(exact_power - POWER) < 0.02
+    assert stats.binomtest(supported, DRAWS, exact_power).pvalue > SURPRISE, f"supported {supported} of {DRAWS}"

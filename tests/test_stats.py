@@ -89,3 +89,19 @@ def test_a_conjunction_carries_the_smallest_error_rate_of_its_statistical_parts_
     assert all_of([exact, loose, strict], "c").alpha == 0.01
     assert all_of([strict, exact], "c").alpha == all_of([exact, strict], "c").alpha == 0.01
     assert all_of([exact], "c").alpha is None
+
+
+def test_each_rule_records_how_far_from_the_threshold_it_can_detect_an_effect():
+    from scipy import stats
+    samples = [1.0, 1.5, 0.5, 1.2, 0.8, 1.1, 0.9, 1.0]
+    sem = np.std(samples, ddof=1) / np.sqrt(8)
+    expected = (stats.t.ppf(0.99, 7) + stats.t.ppf(0.8, 7)) * sem
+    assert mean_test(samples, 0.0).minimum_detectable_effect == pytest.approx(expected)
+    assert paired_test(samples, [0.0] * 8).minimum_detectable_effect == pytest.approx(expected)
+    assert mean_test([1.0] * 8, 0.0).minimum_detectable_effect == 0.0          # zero spread: it shows
+    assert exact_test(0.5, 1.0).minimum_detectable_effect == 0.0
+    assert rate_test(90, 100, 0.5).minimum_detectable_effect == pytest.approx(
+        (stats.norm.ppf(0.99) + stats.norm.ppf(0.8)) * 0.05)
+    assert mean_test([1.0], 0.0).minimum_detectable_effect == float("inf")
+    assert all_of([mean_test(samples, 0.0), mean_test(samples, 5.0)], "both").minimum_detectable_effect == \
+        pytest.approx(expected)                                                # the weakest part's
