@@ -67,11 +67,11 @@ class ConditionsMap:
         return all_of([_undecided_if_diverged(d) for d, _ in self.cells.values()], name="in every cell")
 
     def control(self) -> Decision:
-        return any_of([c for _, c in self.cells.values()], name="in any cell")
+        return any_of([_undecided_if_diverged(c) for _, c in self.cells.values()], name="in any cell")
 
     def to_json(self) -> dict:
         def axis(a: Axis) -> dict:
             return {"name": a.name, "values": list(a.values), "document": a.document}
         return {"rows": axis(self.rows), "columns": axis(self.columns), "summary": self.summary(),
                 "cells": [{"row": r, "column": c, "decision": _undecided_if_diverged(d).to_json(),
-                           "control": k.to_json()} for (r, c), (d, k) in self.cells.items()]}
+                           "control": _undecided_if_diverged(k).to_json()} for (r, c), (d, k) in self.cells.items()]}

@@ -73,3 +73,15 @@ def test_a_map_is_concluded_from_its_cells_and_recorded_for_the_report():
 def test_a_map_whose_control_holds_somewhere_fails_its_check():
     with pytest.raises(ClaimCheckFailed, match="negative control came out supported"):
         evidence().conclude_map(grid(set(), control_holds={(1.0, 0.01)}))
+
+
+def test_a_cell_whose_runs_diverged_is_undecided_and_the_other_cells_still_decide():
+    def decide(lr: float, slope: float):
+        values = [1.0, float("nan"), 2.0] if lr == 1.0 else NONE
+        return mean_test(values, 0.0, name="effect"), mean_test(values, 0.0, name="null effect")
+    diverged = ConditionsMap.over(ROWS, COLUMNS, decide)
+    assert diverged.summary() == "holds in 0 of 4 cells, refuted in 2, undecided in 2"
+    record_of = evidence("refuted")
+    record_of.conclude_map(diverged)          # no failure for the NaN: the map says where the runs diverged
+    cell = next(c for c in record_of.conditions["cells"] if c["row"] == 1.0)
+    assert cell["decision"]["verdict"] == "inconclusive" and "diverged" in cell["decision"]["rule"]
