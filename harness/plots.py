@@ -362,6 +362,19 @@ def _render(kind: PlotKind, data: _Data) -> bytes:
     return buffer.getvalue()
 
 
+_REGISTRY_PLOTS: dict[tuple[str, tuple[str, ...]], bytes] = {}
+
+
+def _registry_plot(kind: PlotKind) -> bytes:
+    """A plot that reads no record, only the activations registry, is the same in every report a process writes:
+    drawn once per registry."""
+    from models.activations import ACTIVATIONS
+    key = (kind.name, tuple(ACTIVATIONS))
+    if key not in _REGISTRY_PLOTS:
+        _REGISTRY_PLOTS[key] = _render(kind, _Data(None, [], {}, {}))
+    return _REGISTRY_PLOTS[key]
+
+
 def _filename(kind: PlotKind, data: _Data, index: int) -> str:
     parts = [kind.claim or "report", kind.name, data.scale or "", str(index + 1) if index else ""]
     return "-".join(p for p in parts if p) + ".png"
@@ -444,7 +457,7 @@ def draw_plots(records: list[dict], kinds: tuple[PlotKind, ...] = PLOT_KINDS) ->
         datasets = _datasets(kind, records)
         for i, data in enumerate(datasets):
             try:
-                png = _render(kind, data)
+                png = _render(kind, data) if kind.claim else _registry_plot(kind)
             except (ValueError, TypeError, IndexError, KeyError) as error:  # malformed values: say so, draw the rest
                 notes.append(f"{kind.name} ({data.scale}, {', '.join(data.checks)}) not drawn: {error}")
                 continue
