@@ -43,7 +43,8 @@ def one_paragraph_failure(result: pytest.RunResult, message: str) -> None:
     """The failure shows `message` and nothing of the code that raised it: no source lines, no file:line."""
     output = result.stdout.str()
     result.stdout.fnmatch_lines([message])
-    failures = re.split("= (?:FAILURES|ERRORS) =", output)[1].split("short test summary info")[0]
+    # the section ends where pytest's own summaries begin (its warnings name pytest's files and lines)
+    failures = re.split(r"warnings summary|short test summary info", re.split("= (?:FAILURES|ERRORS) =", output)[1])[0]
     assert "Traceback" not in output and "raise " not in failures and not re.search(r"\.py:\d+", failures), failures
 
 
