@@ -75,7 +75,7 @@ def test_batchnorm_adds_two_trained_parameters_per_channel(scale, evidence, rng)
     evidence.measure(channels=[c for c, _ in affine], trained=[n["trained"] for _, n in affine],
                      trained_without_affine=[n["trained"] for _, n in plain])
     evidence.conclude(per_channel_rule(affine, "trained", "BatchNorm"),
-                      control=per_channel_rule(plain, "trained", "BatchNorm(affine=False)"))
+                      mechanism_removed=per_channel_rule(plain, "trained", "BatchNorm(affine=False)"))
 
 
 def running_statistics_rule(counted_modules: list[tuple[int, dict[str, int]]], name: str) -> Decision:
@@ -94,7 +94,7 @@ def test_batchnorm_keeps_two_untrained_running_statistics_per_channel(scale, evi
     evidence.measure(channels=[c for c, _ in tracked], running_statistics=[n["running_statistics"] for _, n in tracked],
                      counters=[n["counters"] for _, n in tracked])
     evidence.conclude(running_statistics_rule(tracked, "BatchNorm"),
-                      control=running_statistics_rule(untracked, "BatchNorm(track_running_stats=False)"))
+                      mechanism_removed=running_statistics_rule(untracked, "BatchNorm(track_running_stats=False)"))
 
 
 @given(channels=st.integers(1, 32), height=st.integers(1, 6), width=st.integers(1, 6))

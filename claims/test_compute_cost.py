@@ -184,7 +184,7 @@ def check_cost(evidence: Evidence, timings: Timings, activation: str) -> None:
                                 "relu_median_ms": 1e3 * np.median(timings.seconds["relu"]),
                                 f"{activation}_median_ms": 1e3 * np.median(timings.seconds[activation])})
     evidence.measure(elements=timings.elements, rounds=ROUNDS, cpu_kernels=torch.backends.cpu.get_cpu_capability())
-    evidence.conclude(costs_more_than_relu(timings, activation), control=costs_more_than_relu(timings, CONTROL))
+    evidence.conclude(costs_more_than_relu(timings, activation), null=costs_more_than_relu(timings, CONTROL))
 
 
 @EXP_COST.check(expected="supported")

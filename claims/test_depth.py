@@ -248,7 +248,7 @@ def test_relu_accuracy_rises_from_one_to_eight_blocks(scale, evidence, sweep):
     decision = gain(sweep, "relu", 1, 8, "above")
     control = null_gain(sweep, "relu", 8, "above")
     measure_accuracies(evidence, sweep, scale)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 @DEPTH.check(expected={"fast": "inconclusive", "full": "supported"}, scales=("fast", "full"),
@@ -260,7 +260,7 @@ def test_sigmoid_accuracy_falls_at_eight_blocks(scale, evidence, sweep):
     measure_accuracies(evidence, sweep, scale)
     change = sweep.accuracy("sigmoid", 8) - sweep.accuracy("sigmoid", 6)
     evidence.measure(sigmoid_change_6_to_8_blocks=change.mean())
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 @DEPTH.check(expected={"fast": "inconclusive", "full": "supported"}, scales=("fast", "full"),
@@ -273,7 +273,7 @@ def test_relu_beats_sigmoid_at_every_depth(scale, evidence, sweep):
     measure_accuracies(evidence, sweep, scale)
     evidence.measure(relu_minus_sigmoid=[(sweep.accuracy("relu", d) - sweep.accuracy("sigmoid", d)).mean()
                                          for d in DEPTHS])
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 @WASTED.check(expected={"fast": "inconclusive", "full": "supported"}, scales=("fast", "full"),
@@ -284,7 +284,7 @@ def test_a_second_block_helps_relu_and_not_sigmoid(scale, evidence, sweep):
     decision = wasted_capacity(sweep, 2, wasted="sigmoid", used="relu")
     control = null_wasted_capacity(sweep, 2, wasted="sigmoid", used="relu")
     measure_accuracies(evidence, sweep, scale)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 @WASTED.check(expected={"fast": "refuted", "full": "supported"}, scales=("fast", "full"),
@@ -294,7 +294,7 @@ def test_blocks_up_to_eight_help_relu_and_not_sigmoid(scale, evidence, sweep):
     decision = wasted_capacity(sweep, 8, wasted="sigmoid", used="relu")
     control = null_wasted_capacity(sweep, 8, wasted="sigmoid", used="relu")
     measure_accuracies(evidence, sweep, scale)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 def log_gradient_change(sweep: Sweep, act: str) -> np.ndarray:
@@ -326,7 +326,7 @@ def test_document_gradient_average_falls_more_for_sigmoid(scale, evidence, sweep
                      **{f"gradient_fall_{act}": 100 * (1 - np.exp(log_gradient_change(sweep, act))).mean()
                         for act in ACTS}, depths=list(DEPTHS))
     measure_setting(evidence, sweep, scale)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 def per_seed_slope(values: np.ndarray) -> np.ndarray:
@@ -378,7 +378,7 @@ def check_gradient_ratio(evidence, slopes: RatioSlopes, setting: str) -> None:
         evidence.measure(**{f"ratio_factor_per_block_{act}_{when}": np.exp(slope.mean())
                             for when, slope in slopes(act).items()})
     evidence.measure(setting=setting)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 @GRADIENTS.check(expected="supported")
@@ -420,4 +420,4 @@ def test_relu_family_lands_close_together_far_above_sigmoid(scale, evidence, swe
     control = family_apart_from(sweep, RELU_FAMILY[:-2] + RELU_FAMILY[-1:], "gelu")  # a member as the outsider
     evidence.measure(**{f"test_accuracy_{act}": sweep.accuracy(act, FAMILY_DEPTH).mean()
                         for act in RELU_FAMILY + ("sigmoid",)}, blocks=FAMILY_DEPTH)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)

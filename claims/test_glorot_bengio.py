@@ -304,7 +304,7 @@ def check_pair(evidence, deep: dict[str, Deep], task: Dataset, data_facts: dict[
                      diverged_nets=sum(int(d.diverged.sum()) for d in deep.values()),
                      loss_window_steps=protocol.loss_window, steps=protocol.steps, learning_rate=protocol.lr,
                      **data_facts)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 @RANKING.check(expected="supported", scales=("fast", "full"))
@@ -352,7 +352,7 @@ def test_softsign_error_moves_less_than_tanh_when_the_init_scale_changes(scale, 
     by_gain = {act: deep[act].by_gain() for act in SWEPT}
     conditions = ConditionsMap.over(Axis("hidden layers", (DEPTH,)),
                                     Axis("init scale (times the standard)", tuple(g for g in GAINS if g != 1.0)),
-                                    lambda _, gain: robustness_cell(by_gain, gain))
+                                    lambda _, gain: robustness_cell(by_gain, gain), control_kind="null")
     evidence.measure(gains=GAINS, **{f"test_error_{act}_by_gain": by_gain[act].mean(0) for act in SWEPT})
     evidence.describe(model=f"MLP of {DEPTH} hidden layers of {protocol.width}, the standard uniform init times "
                             "the scale", seeds=protocol.sweep_seeds)
@@ -414,4 +414,4 @@ def test_sigmoid_top_hidden_layer_saturates_early_while_lower_layers_stay_near_h
                      **{f"{act}_layer_means": history.act_mean.mean(-1).T for act, history in histories.items()},
                      **{f"{act}_final_range_positions": range_positions(history, x).mean(-1)
                         for act, history in histories.items()}, **data_facts)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, mechanism_removed=control)

@@ -79,7 +79,7 @@ def check_units_fed_by(act_name: str, evidence, rng: torch.Generator, seed: int)
     decision = same_sign_rule(weight_gradient_rows(act_name, rng, seed), f"{act_name}-fed")
     control = same_sign_rule(weight_gradient_rows("tanh", rng, seed), "tanh-fed")
     evidence.measure(**{f"{act_name}_share": decision.effect}, tanh_share=control.effect, rows=decision.n)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, mechanism_removed=control)
 
 
 @SAME_SIGN.check(expected="supported")
@@ -93,7 +93,7 @@ def test_minibatch_summed_gradients_keep_one_sign(scale, evidence, rng, check_se
     decision = same_sign_rule(minibatch_sums(weight_gradient_rows("sigmoid", rng, check_seed)), "minibatch-summed")
     control = same_sign_rule(minibatch_sums(weight_gradient_rows("tanh", rng, check_seed)), "tanh minibatch")
     evidence.measure(minibatch_share=decision.effect, batch=BATCH, rows=decision.n)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, mechanism_removed=control)
 
 
 @RELU_NOT_CENTERED.check(expected="supported")

@@ -105,7 +105,7 @@ def test_a_relu_net_is_exactly_affine_where_the_activation_pattern_is_fixed(scal
     evidence.measure(relu_worst_error=relu, tanh_worst_error=tanh, pairs_sharing_pattern=int(shared.sum()),
                      pairs=shared.numel())
     evidence.conclude(affine_on_regions_rule(relu, int(shared.sum()), "relu"),
-                      control=affine_on_regions_rule(tanh, int(shared.sum()), "tanh"))
+                      mechanism_removed=affine_on_regions_rule(tanh, int(shared.sum()), "tanh"))
 
 
 def worst_homogeneity_error(params: Params, rng: torch.Generator) -> float:
@@ -123,7 +123,8 @@ def test_a_bias_free_relu_net_is_positively_homogeneous(scale, evidence, rng, ch
     biased = worst_homogeneity_error(relu_nets(rng, check_seed, biased=True), rng)  # the same weights plus biases
     evidence.measure(bias_free_worst_error=bias_free, biased_worst_error=biased)
     evidence.conclude(exact_test(bias_free, FLOAT64_TOL, name="bias-free: worst |f(ax) - a f(x)| / a(1 + |f|)"),
-                      control=exact_test(biased, FLOAT64_TOL, name="biased: worst |f(ax) - a f(x)| / a(1 + |f|)"))
+                      mechanism_removed=exact_test(biased, FLOAT64_TOL,
+                                                   name="biased: worst |f(ax) - a f(x)| / a(1 + |f|)"))
 
 
 # --- relu-needs-twice-the-units: least-squares fits on a dense grid of [-L, L] ---------------------------------
@@ -196,7 +197,7 @@ def test_relu_pairs_give_the_identity_and_the_absolute_value_exactly(scale, evid
     one_unit = sum(int((torch.relu(x) != x).sum()) for x in (x64, x64.float()))  # no pair: relu(x) alone
     evidence.measure(pair_mismatches=mismatches, one_unit_mismatches=one_unit)
     evidence.conclude(exact_test(sum(mismatches.values()), 1, name="values where a ReLU pair is inexact"),
-                      control=exact_test(one_unit, 1, name="values where relu(x) != x"))
+                      mechanism_removed=exact_test(one_unit, 1, name="values where relu(x) != x"))
 
 
 @TWICE.check(expected="supported")
@@ -205,7 +206,7 @@ def test_one_relu_unit_cannot_fit_the_absolute_value_and_two_fit_it_exactly(scal
     absolute, relu = relu_fits(x, x.abs(), kinks), relu_fits(x, torch.relu(x), kinks)
     evidence.measure(**absolute, analytic_bound=ANALYTIC_BOUND, control_one_unit_mse=relu["one_unit_mse"])
     # the control target is one ReLU unit already: it needs no second one
-    evidence.conclude(needs_two_relu_units(absolute, "|x|"), control=needs_two_relu_units(relu, "relu(x)"))
+    evidence.conclude(needs_two_relu_units(absolute, "|x|"), mechanism_removed=needs_two_relu_units(relu, "relu(x)"))
 
 
 @TWICE.check(expected="supported")
@@ -217,7 +218,7 @@ def test_one_bias_free_relu_unit_cannot_fit_the_identity_where_one_tanh_unit_can
                        exact_test(tanh[-1], FIT_TOL, name=f"tanh-unit MSE on x at w = {TANH_WIDTHS[-1]:g}")],
                       name="bias-free: relu needs two units for x, tanh one")
     evidence.measure(**identity, analytic_bound=ANALYTIC_BOUND, tanh_widths=list(TANH_WIDTHS), tanh_unit_mse=tanh)
-    evidence.conclude(decision, control=needs_two_relu_units(relu, "relu(x)"))
+    evidence.conclude(decision, mechanism_removed=needs_two_relu_units(relu, "relu(x)"))
 
 
 @TWICE.check(expected="refuted", reason="on a bounded interval one ReLU unit with a bias fits the identity exactly: "
@@ -227,7 +228,7 @@ def test_one_relu_unit_with_a_bias_cannot_fit_the_identity_on_a_bounded_interval
     x, kinks = interval(HALF_WIDTH, GRID_POINTS), kinks_anywhere(HALF_WIDTH)
     identity, relu = relu_fits(x, x, kinks), relu_fits(x, torch.relu(x), kinks)
     evidence.measure(**identity)
-    evidence.conclude(needs_two_relu_units(identity, "x"), control=needs_two_relu_units(relu, "relu(x)"))
+    evidence.conclude(needs_two_relu_units(identity, "x"), mechanism_removed=needs_two_relu_units(relu, "relu(x)"))
 
 
 @given(half_width=st.floats(0.1, 10.0), points=st.integers(3, 400))

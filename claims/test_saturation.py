@@ -79,7 +79,7 @@ def check_derivative_bound(evidence, rng: torch.Generator, act_name: str, bound:
     facts, control = derivative_facts(act_name, x), derivative_facts(control_name, x)
     evidence.measure(**{f"{act_name}_derivative": facts, f"{control_name}_derivative": control}, points=x.numel())
     evidence.conclude(bounded_peaking_at_zero_and_saturating(act_name, bound, facts),
-                      control=bounded_peaking_at_zero_and_saturating(control_name, bound, control))
+                      mechanism_removed=bounded_peaking_at_zero_and_saturating(control_name, bound, control))
 
 
 @SATURATION.check(expected="supported")
@@ -128,7 +128,8 @@ def test_k_sigmoid_layers_shrink_gradients_by_four_to_the_k_times_the_weight_nor
     relu = {k: gradient_bound_ratio("relu", s) for k, s in stacks.items()}  # same stacks, no 1/4 per layer
     evidence.measure(depths=list(DEPTHS), sigmoid_median_ratio=[float(r.median()) for r in sigmoid.values()],
                      relu_max_ratio=[float(r.max()) for r in relu.values()], stacks_per_depth=STACKS)
-    evidence.conclude(worst_bound_ratio_rule(sigmoid, "sigmoid"), control=worst_bound_ratio_rule(relu, "relu"))
+    evidence.conclude(worst_bound_ratio_rule(sigmoid, "sigmoid"),
+                      mechanism_removed=worst_bound_ratio_rule(relu, "relu"))
 
 
 def saturating_layer(rng: torch.Generator) -> dict[str, Tensor]:
@@ -155,7 +156,7 @@ def test_weights_into_a_saturated_sigmoid_unit_get_less_than_eps_of_the_gradient
     pre = layer["weights"] @ layer["x"]
     evidence.measure(sigmoid_worst_over_eps=decision.effect, relu_worst_over_eps=control.effect,
                      share_beyond_ln_1e8=float((pre.abs() > math.log(1e8)).double().mean()))
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, mechanism_removed=control)
 
 
 @given(depth=st.integers(1, 10), width=st.integers(1, 24), seed=st.integers(0, 2**32 - 1))

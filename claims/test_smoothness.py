@@ -65,7 +65,7 @@ def test_elu_with_alpha_one_has_equal_one_sided_derivatives_at_zero(scale, evide
     # the hardest negative: whichever kinked activation comes closest to being smooth
     control = min((differentiable_at_zero(act) for act, _ in kinked_activations(rng)), key=lambda d: d.effect)
     evidence.measure(elu_left=left, elu_right=right, smallest_kink_gap=control.effect)
-    evidence.conclude(differentiable_at_zero(elu(1.0)), control=control)
+    evidence.conclude(differentiable_at_zero(elu(1.0)), mechanism_removed=control)
 
 
 @ELU_SMOOTH.check(expected="supported")
@@ -74,7 +74,7 @@ def test_elu_with_alpha_not_one_and_leaky_relu_have_left_derivative_alpha_and_ri
     decision = all_of([kink_at_zero(act, left) for act, left in kinked], name="every generated kink")
     evidence.measure(alphas_and_slopes=[left for _, left in kinked],
                      measured_left=[one_sided_derivatives(act)[0] for act, _ in kinked])
-    evidence.conclude(decision, control=kink_at_zero(elu(1.0), 1.0))
+    evidence.conclude(decision, mechanism_removed=kink_at_zero(elu(1.0), 1.0))
 
 
 @given(alpha=st.floats(0.05, 5.0))

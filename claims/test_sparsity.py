@@ -19,7 +19,7 @@ from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, two_moons
 from harness.seeding import derive_seed, derive_seeds
-from harness.stats import all_of, exact_test, mean_test, paired_test, rate_test, seed_halves
+from harness.stats import all_of, exact_test, paired_test, rate_test, seed_halves
 from harness.train import History, Net, TrainConfig, train
 from harness.verdicts import Decision, Verdict
 
@@ -157,8 +157,9 @@ def trained_zero_share(history: History, data: Dataset) -> Tensor:
 
 
 def large_share_zero(history: History, data: Dataset, name: str) -> Decision:
-    return mean_test(trained_zero_share(history, data), LARGE_SHARE, side="above",
-                     name=f"trained {name} share of exact zeros")
+    """A proportion interval on the exact zeros, pooled over test inputs, units and seeds."""
+    zeros = exact_zeros(history.net, own_draws(history, data.x_test))
+    return rate_test(int(zeros.sum()), zeros.numel(), LARGE_SHARE, name=f"trained {name} share of exact zeros")
 
 
 @RELU_SPARSITY.check(expected="supported")
@@ -169,7 +170,7 @@ def test_trained_relu_units_are_exactly_zero_on_a_large_share_of_inputs(scale, e
     at_init = zero_share(relu.snapshots[0], moons.data.x_test)
     evidence.measure(relu_zero_share=decision.effect, relu_zero_share_at_init=at_init.mean(),
                      relu_test_accuracy=100 * relu.test_accuracy.mean(), large_share=LARGE_SHARE)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, mechanism_removed=control)
 
 
 def almost_never_zero(histories: dict[str, History], data: Dataset) -> Decision:
@@ -189,7 +190,7 @@ def test_trained_saturating_units_are_almost_never_exactly_zero(scale, evidence,
     evidence.measure(**{f"{act}_zero_share": trained_zero_share(trained[act], moons.data).mean()
                         for act in (*SATURATING, "relu")},
                      **{f"{act}_test_accuracy": 100 * trained[act].test_accuracy.mean() for act in SATURATING})
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, mechanism_removed=control)
 
 
 def l1_rule(zeros: tuple[Tensor, Tensor], accuracy: tuple[Tensor, Tensor], names: str) -> Decision:
@@ -208,14 +209,15 @@ def test_l1_penalty_on_activations_raises_relu_sparsity_at_small_accuracy_cost(s
     decision = l1_rule((zeros["relu+l1"], zeros["relu"]), (penalised.test_accuracy, plain.test_accuracy),
                        "with L1 - without")
     # L1 weight 0 against 0: the same net in two halves of the seeds
-    control = l1_rule(seed_halves(zeros["relu"]), seed_halves(plain.test_accuracy), "seeds 1-16 - seeds 17-32, both without")
+    control = l1_rule(seed_halves(zeros["relu"]), seed_halves(plain.test_accuracy),
+                      "seeds 1-16 - seeds 17-32, both without")
     cost = paired_test(100 * plain.test_accuracy, 100 * penalised.test_accuracy, SMALL_COST, side="below",
                        name="test accuracy cost (points)")
     evidence.measure(relu_zero_share_with_l1=zeros["relu+l1"].mean(), relu_zero_share_without=zeros["relu"].mean(),
                      accuracy_cost_points=cost.effect, accuracy_cost_interval=cost.interval,
                      test_accuracy_with_l1=100 * penalised.test_accuracy.mean(),
                      test_accuracy_without=100 * plain.test_accuracy.mean(), l1_weight=L1_WEIGHT)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 def dead_shares(history: History) -> tuple[Tensor, Tensor]:
@@ -245,7 +247,7 @@ def fewer_dead_with_bias(killing: dict[tuple[float, float], History], lr: float,
 def test_small_positive_bias_init_leaves_fewer_dead_units(scale, evidence, killing):
     conditions = ConditionsMap.over(Axis("learning rate", KILLING_LEARNING_RATES),
                                     Axis("initial bias", POSITIVE_BIASES),
-                                    lambda lr, bias: fewer_dead_with_bias(killing, lr, bias))
+                                    lambda lr, bias: fewer_dead_with_bias(killing, lr, bias), control_kind="null")
     for lr in KILLING_LEARNING_RATES:
         evidence.measure(**{f"dead_share_at_lr_{lr:g}": [dead_shares(killing[lr, b])[1].mean()
                                                           for b in (0.0, *POSITIVE_BIASES)]})
@@ -273,13 +275,14 @@ def recovery_rule(history: History, data: Dataset, name: str) -> tuple[Decision,
     x = own_draws(history, data.x_train)
     pushed = negative_everywhere(start, x)
     unchanged = (first_layer(start) == first_layer(end)).all(-1) & pushed
-    recovered = (pushed & ~negative_everywhere(end, x)).double().sum(-1) / pushed.double().sum(-1)
+    recovered = pushed & ~negative_everywhere(end, x)
     decision = all_of([
-        mean_test(recovered.cpu(), RECOVERS, side="above", name=f"{name} share of pushed units that recover"),
+        rate_test(int(recovered.sum()), int(pushed.sum()), RECOVERS,
+                  name=f"{name} share of pushed units that recover"),
         exact_test(int(unchanged.sum()), 0.5, side="below", name=f"{name} pushed units with bit-identical parameters"),
     ], name=f"{name} units recover")
     counts = {f"{name}_pushed_units": int(pushed.sum()), f"{name}_unchanged_units": int(unchanged.sum()),
-              f"{name}_recovered_share": float(recovered.mean())}
+              f"{name}_recovered_share": float(recovered.sum() / pushed.sum())}
     return decision, counts
 
 
@@ -294,4 +297,4 @@ def test_leaky_units_pushed_negative_keep_their_gradient_and_recover(scale, evid
     evidence.measure(**leaky, **relu, pushed_bias=PUSHED_BIAS, steps=PUSHED_STEPS,
                      leaky_test_accuracy=100 * pushed["leaky_relu"].test_accuracy.mean(),
                      relu_test_accuracy=100 * pushed["relu"].test_accuracy.mean())
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, mechanism_removed=control)

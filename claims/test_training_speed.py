@@ -145,7 +145,7 @@ def test_whitened_inputs_reach_the_target_loss_in_fewer_steps(scale, evidence, s
     control = fewer_steps(speeds, "white", "rotated")   # rotated white inputs are still white: nothing to gain
     measure_speeds(evidence, speeds, "correlated", "white", "rotated")
     evidence.measure(speedup=math.exp(decision.effect), speedup_interval=[math.exp(v) for v in decision.interval])
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, mechanism_removed=control)
 
 
 def leaky_against(speeds: Speeds, other: str, lr: float, slope: float) -> Cell:
@@ -157,7 +157,8 @@ def leaky_against(speeds: Speeds, other: str, lr: float, slope: float) -> Cell:
 def check_leaky_against(evidence, speeds: Speeds, other: str) -> None:
     conditions = ConditionsMap.over(Axis("learning rate", LEARNING_RATES),
                                     Axis("leaky slope", tuple(LEAKY_SLOPES), document=DOCUMENT_LEAKY_SLOPE),
-                                    lambda lr, slope: leaky_against(speeds, other, lr, slope))
+                                    lambda lr, slope: leaky_against(speeds, other, lr, slope),
+                                    control_kind="mechanism_removed")
     measure_speeds(evidence, speeds, "leaky_relu", other, SAME_SIDE)
     keys = {**{f"leaky_slope_{slope:g}": act for slope, act in LEAKY_SLOPES.items()}, other: other,
             SAME_SIDE: SAME_SIDE}

@@ -229,7 +229,7 @@ def check_plateau(evidence, runs: Runs, steps: int) -> None:
                             f"relative_decrease_{act}": relative_decrease_over_last_half(runs, act, steps).mean()})
     linear_loss = F.binary_cross_entropy_with_logits(linear_logits(runs, runs.data.x_train), runs.data.y_train.double())
     evidence.measure(steps=steps, learning_rate=LEARNING_RATE, linear_classifier_loss=linear_loss)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 def loss_curves(runs: Runs) -> dict[str, list]:
@@ -272,7 +272,8 @@ def test_sigmoid_plateau_over_learning_rate_and_budget(scale, evidence, runs_by_
     protocol = runs_by_learning_rate[LEARNING_RATE].protocol
     conditions = ConditionsMap.over(Axis("learning rate", protocol.learning_rates),
                                     Axis("steps", protocol.budgets),
-                                    lambda lr, steps: sigmoid_plateaus(runs_by_learning_rate[lr], steps))
+                                    lambda lr, steps: sigmoid_plateaus(runs_by_learning_rate[lr], steps),
+                                    control_kind="null")
     for lr, runs in runs_by_learning_rate.items():
         evidence.measure(**{f"final_loss_sigmoid_at_lr_{lr:g}": [runs.evaluate("sigmoid", steps, "train")[0].mean()
                                                                  for steps in protocol.budgets]})
@@ -290,9 +291,9 @@ def test_sigmoid_plateau_over_learning_rate_and_budget(scale, evidence, runs_by_
 def test_relu_net_is_more_accurate_on_held_out_moons(scale, evidence, runs):
     relu, sigmoid = (100 * runs.evaluate(act, runs.protocol.steps, "test")[1] for act in ("relu", "sigmoid"))
     decision = paired_test(relu, sigmoid, ACCURACY_GAP, name="ReLU - sigmoid test accuracy (points)")
-    control = paired_test(sigmoid, relu, ACCURACY_GAP, name="sigmoid - ReLU test accuracy (points)")
+    control = paired_test(*seed_halves(relu), ACCURACY_GAP, name="ReLU seed half 1 - half 2 test accuracy (points)")
     evidence.measure(test_accuracy_sigmoid=sigmoid.mean(), test_accuracy_relu=relu.mean())
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 def agreement_with_linear_classifier(runs: Runs, act: str) -> Tensor:
@@ -306,9 +307,10 @@ def agreement_with_linear_classifier(runs: Runs, act: str) -> Tensor:
 def test_sigmoid_predictions_agree_with_the_best_linear_classifier(scale, evidence, runs):
     sigmoid, relu = agreement_with_linear_classifier(runs, "sigmoid"), agreement_with_linear_classifier(runs, "relu")
     decision = paired_test(sigmoid, relu, AGREEMENT_GAP, name="sigmoid - ReLU agreement with logistic regression")
-    control = paired_test(relu, sigmoid, AGREEMENT_GAP, name="ReLU - sigmoid agreement with logistic regression")
+    control = paired_test(*seed_halves(sigmoid), AGREEMENT_GAP,
+                          name="sigmoid seed half 1 - half 2 agreement with logistic regression")
     evidence.measure(agreement_sigmoid=sigmoid.mean(), agreement_relu=relu.mean())
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 def hidden_outputs(runs: Runs, act: str, steps: int) -> list[Tensor]:
@@ -339,21 +341,29 @@ def spread_change(runs: Runs, act: str, steps: int) -> Tensor:
     return second - first
 
 
-def collapse_rule(runs: Runs, collapsing: str, keeping: str, steps: int) -> Decision:
-    return all_of([
-        mean_test(spread_change(runs, collapsing, steps), 0.0, side="below",
-                  name=f"{collapsing} spread layer 2 - layer 1"),
-        mean_test(spread_change(runs, keeping, steps), 0.0, side="above", name=f"{keeping} spread layer 2 - layer 1"),
-    ], name=f"{collapsing} collapses, {keeping} does not")
+def collapse_rule(sigmoid_change: Tensor, relu_change: Tensor, what: str) -> Decision:
+    """Per seed, sigmoid's change of spread falls below 0 and ReLU's does not."""
+    return all_of([mean_test(sigmoid_change, 0.0, side="below", name=f"sigmoid spread {what}"),
+                   mean_test(relu_change, 0.0, side="above", name=f"relu spread {what}")],
+                  name="sigmoid collapses, relu does not")
+
+
+def no_depth_change(runs: Runs, act: str, steps: int) -> Tensor:
+    """The negative control's change: layer 1's spread against itself, seed half 2 minus half 1, so that no layer is
+    crossed and nothing can collapse."""
+    first, second = seed_halves(hidden_spreads(runs, act, steps)[0])
+    return second - first
 
 
 def check_collapse(evidence, runs: Runs, steps: int) -> None:
-    decision = collapse_rule(runs, "sigmoid", "relu", steps)
-    control = collapse_rule(runs, "relu", "sigmoid", steps)
+    decision = collapse_rule(spread_change(runs, "sigmoid", steps), spread_change(runs, "relu", steps),
+                             "layer 2 - layer 1")
+    control = collapse_rule(no_depth_change(runs, "sigmoid", steps), no_depth_change(runs, "relu", steps),
+                            "layer 1, seed half 2 - half 1")
     evidence.measure(**{f"hidden_std_{act}": hidden_stds(runs, act, steps).mean(-1) for act in INITS},
                      **{f"hidden_spread_{act}": hidden_spreads(runs, act, steps).mean(-1) for act in INITS},
                      steps=steps)
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)
 
 
 @COLLAPSE.check(expected="supported", scales=("fast", "full"))
@@ -380,9 +390,9 @@ def test_relu_preactivations_far_exceed_sigmoid_outputs(scale, evidence, runs):
     # Differences against FAR_LARGER times the other peak, not log ratios: a dead ReLU layer outputs exactly 0.
     decision = paired_test(relu_pre, FAR_LARGER * sigmoid_out, 0.0,
                            name=f"ReLU pre-activation peak - {FAR_LARGER:g} x sigmoid output peak, layer 2")
-    control = paired_test(sigmoid_pre, FAR_LARGER * relu_out, 0.0,
-                          name=f"sigmoid pre-activation peak - {FAR_LARGER:g} x ReLU output peak, layer 2")
+    control = paired_test(seed_halves(relu_pre)[0], FAR_LARGER * seed_halves(relu_pre)[1], 0.0,
+                          name=f"ReLU pre-activation peak, seed half 1 - {FAR_LARGER:g} x half 2, layer 2")
     evidence.measure(relu_preactivation_max=[relu_pre.min(), relu_pre.max()], sigmoid_output_max=sigmoid_out.max(),
                      relu_preactivation_peak_mean=relu_pre.mean(), sigmoid_output_peak_mean=sigmoid_out.mean(),
                      sigmoid_preactivation_peak_mean=sigmoid_pre.mean())
-    evidence.conclude(decision, control=control)
+    evidence.conclude(decision, null=control)

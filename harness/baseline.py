@@ -4,7 +4,7 @@ A baseline file is JSON that people may edit: every number carries its own toler
 "relative": r}, and a later value v drifts from the stored b when |v - b| > a + r * |b| (element by element
 for lists). The defaults:
 
-- a decision's effect (the rule's, and the negative control's): absolute = the half-width of its confidence
+- a decision's effect (the rule's, and each negative control's): absolute = the half-width of its confidence
   interval, relative = 0. The interval is the run's own measure of how far its seeds alone could move the
   effect, so a move beyond it is more than the seeds' noise. An exact decision has no interval; there the
   scale is half its distance from the threshold, so drift is flagged before the verdict could flip.
@@ -119,10 +119,12 @@ def numbers_of(record: dict) -> dict[str, dict[str, Any]]:
     # a map's overall effect is its weakest cell's, which may be another cell next run: compare cell by cell
     cells = [(f"cell {c['row']}, {c['column']} ", c) for c in (record.get("conditions") or {}).get("cells", [])]
     for prefix, parts in cells or [("", record)]:
-        for part, label in (("decision", "effect"), ("control", "control effect")):
-            if parts.get(part):
-                numbers[prefix + label] = {"value": parts[part]["effect"],
-                                           "tolerance": _decision_tolerance(parts[part])}
+        decided = [("effect", parts.get("decision"))]
+        decided += [(f"{c['kind']} control effect", c) for c in parts.get("controls", [])]
+        decided += [(f"{parts['control']['kind']} control effect", parts["control"])] if parts.get("control") else []
+        for label, decision in decided:
+            if decision:
+                numbers[prefix + label] = {"value": decision["effect"], "tolerance": _decision_tolerance(decision)}
     for name, value in _dotted("measured", record.get("measured", {})).items():
         numbers[name] = {"value": value, "tolerance": {"absolute": ABSOLUTE, "relative": RELATIVE}}
     return numbers

@@ -1,9 +1,10 @@
 """A rule decided over a grid of settings a document leaves open, one verdict per cell, so that a verdict is a
 fact about the claim where it holds rather than about one value picked for it.
 
-A check builds a ConditionsMap from two axes and a function giving each cell's decision and negative control,
-then hands it to Evidence.conclude_map. The check's verdict is "holds in every cell" (all of the cells); its
-control fails if any cell's control comes out supported; the record keeps every cell for the report's map.
+A check builds a ConditionsMap from two axes, a function giving each cell's decision and negative control, and
+that control's kind (verdicts.CONTROL_KINDS), then hands it to Evidence.conclude_map. The check's verdict is
+"holds in every cell" (all of the cells); its control fails if any cell's control comes out supported; the record
+keeps every cell for the report's map.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from harness.stats import all_of, any_of
-from harness.verdicts import Decision, Verdict
+from harness.verdicts import CONTROL_KINDS, Decision, Verdict
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,14 @@ class ConditionsMap:
     rows: Axis
     columns: Axis
     cells: dict[tuple[Any, Any], Cell]
+    control_kind: str
 
     @staticmethod
-    def over(rows: Axis, columns: Axis, decide: Callable[[Any, Any], Cell]) -> ConditionsMap:
-        return ConditionsMap(rows, columns, {(r, c): decide(r, c) for r in rows.values for c in columns.values})
+    def over(rows: Axis, columns: Axis, decide: Callable[[Any, Any], Cell], *, control_kind: str) -> ConditionsMap:
+        if control_kind not in CONTROL_KINDS:
+            raise ValueError(f"control_kind={control_kind!r}; give one of {', '.join(CONTROL_KINDS)}")
+        cells = {(r, c): decide(r, c) for r in rows.values for c in columns.values}
+        return ConditionsMap(rows, columns, cells, control_kind)
 
     def where(self, verdict: Verdict) -> list[str]:
         return [f"{self.rows.label(r)}, {self.columns.label(c)}"
@@ -72,6 +77,7 @@ class ConditionsMap:
     def to_json(self) -> dict:
         def axis(a: Axis) -> dict:
             return {"name": a.name, "values": list(a.values), "document": a.document}
-        return {"rows": axis(self.rows), "columns": axis(self.columns), "summary": self.summary(),
-                "cells": [{"row": r, "column": c, "decision": _undecided_if_diverged(d).to_json(),
-                           "control": _undecided_if_diverged(k).to_json()} for (r, c), (d, k) in self.cells.items()]}
+        cells = [{"row": r, "column": c, "decision": _undecided_if_diverged(d).to_json(),
+                  "control": {"kind": self.control_kind, **_undecided_if_diverged(k).to_json()}}
+                 for (r, c), (d, k) in self.cells.items()]
+        return {"rows": axis(self.rows), "columns": axis(self.columns), "summary": self.summary(), "cells": cells}

@@ -12,11 +12,11 @@ import torch
 
 from harness.claim import Claim
 from harness.conditions import ConditionsMap
-from harness.verdicts import Decision, Verdict, meets
+from harness.verdicts import CONTROLS_THAT_CAN_FAIL, Decision, Verdict, meets
 
 
 class ClaimCheckFailed(AssertionError):
-    """The verdict differs from the expected one, or the negative control was not rejected."""
+    """The verdict differs from the expected one, or a negative control was not rejected."""
 
 
 def versions() -> dict[str, str]:
@@ -54,7 +54,7 @@ class Evidence:
     seeds: list[int]
     measured: dict[str, Any] = field(default_factory=dict)
     decision: Decision | None = None
-    control: Decision | None = None
+    controls: dict[str, Decision] = field(default_factory=dict)     # kind -> the control's decision
     timed: bool = False
     protocol: dict[str, Any] = field(default_factory=dict)
     conditions: dict[str, Any] | None = None
@@ -77,28 +77,34 @@ class Evidence:
         self.timed = True
         self.measure(**values)
 
-    def conclude(self, decision: Decision, *, control: Decision) -> None:
-        """Record the verdict and the negative control's, then hold the check to both.
-
-        The control is the same rule run where the effect must be absent; it must not be supported.
-        """
-        self.decision, self.control = decision, control
-        for label, part in (("rule", decision), ("negative control", control)):
+    def conclude(self, decision: Decision, *, null: Decision | None = None, shuffled: Decision | None = None,
+                 mechanism_removed: Decision | None = None, mirror: Decision | None = None) -> None:
+        """Record the verdict and its negative controls (see verdicts.CONTROL_KINDS), then hold the check to them:
+        the verdict must be the expected one, and no control may come out supported. At least one control must be
+        of a kind that can fail (null, shuffled, mechanism_removed); a mirror may only come beside one."""
+        given = {"null": null, "shuffled": shuffled, "mechanism_removed": mechanism_removed, "mirror": mirror}
+        self.decision, self.controls = decision, {kind: d for kind, d in given.items() if d is not None}
+        if not set(self.controls) & set(CONTROLS_THAT_CAN_FAIL):
+            raise ClaimCheckFailed(f"{self.claim.id}: the check gives no negative control that can fail; pass one as "
+                                   f"null=, shuffled= or mechanism_removed= (a mirror= alone proves nothing).")
+        parts = [("rule", decision), *((f"{kind} control", d) for kind, d in self.controls.items())]
+        for label, part in parts:
             if part.nonfinite:
                 raise ClaimCheckFailed(f"{self.claim.id}: the {label} was given {part.nonfinite} NaN or infinite "
                                        f"values (did a training run diverge?), so it decided nothing. {part.summary()}")
         if not meets(decision.verdict.value, self.expected):
             raise ClaimCheckFailed(f"{self.claim.id}: verdict {decision.verdict}, expected {self.expected}. "
                                    f"{decision.summary()}")
-        if control.verdict == Verdict.SUPPORTED:
-            raise ClaimCheckFailed(f"{self.claim.id}: the negative control came out supported, so this rule "
-                                   f"cannot tell the effect from its absence. {control.summary()}")
+        for kind, control in self.controls.items():
+            if control.verdict == Verdict.SUPPORTED:
+                raise ClaimCheckFailed(f"{self.claim.id}: the {kind} negative control came out supported, so this "
+                                       f"rule cannot tell the effect from its absence. {control.summary()}")
 
     def conclude_map(self, conditions: ConditionsMap) -> None:
         """Conclude from every cell of a conditions map: supported only if the rule holds in all of them, and the
         control fails if any cell's control is supported. The record keeps each cell for the report's map."""
         self.conditions = plain(conditions.to_json())
-        self.conclude(conditions.decision(), control=conditions.control())
+        self.conclude(conditions.decision(), **{conditions.control_kind: conditions.control()})
 
     def record(self, passed: bool, duration_s: float) -> dict[str, Any]:
         return {
@@ -118,7 +124,7 @@ class Evidence:
             "protocol": self.protocol,
             "conditions": self.conditions,
             "decision": plain(self.decision.to_json()) if self.decision else None,
-            "control": plain(self.control.to_json()) if self.control else None,
+            "controls": [{"kind": kind, **plain(d.to_json())} for kind, d in self.controls.items()],
             "expected_reason": self.reason,
             "source": self.claim.source,
             "quote": self.claim.quote,

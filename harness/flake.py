@@ -28,7 +28,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.verdicts import meets
+from harness.verdicts import control_supported, meets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def failure(record: dict) -> str | None:
         return None
     if not meets(record["verdict"], record["expected"]):
         return record["verdict"]
-    return "control supported" if (record.get("control") or {}).get("verdict") == "supported" else "failed"
+    return "control supported" if control_supported(record) else "failed"
 
 
 def check_name(record: dict) -> str:

@@ -57,7 +57,7 @@ def multiplicity(records: list[dict]) -> str:
     """How many decisions the run made, and how many false supports chance alone could give: each statistical
     decision supports a claim that sits exactly at its threshold with probability at most its alpha (a conjunction,
     at most its parts' smallest), so their sum bounds the expected number; exact rules add none."""
-    parts = [r[part] for r in records for part in ("decision", "control") if r.get(part)]
+    parts = [d for r in records for d in ([r["decision"]] if r.get("decision") else []) + r.get("controls", [])]
     alphas = [part["alpha"] for part in parts if part.get("alpha")]
     rates = "/".join(f"{a:g}" for a in sorted(set(alphas))) or "-"
     return (f"{len(parts)} decisions (checks and their controls), {len(alphas)} of them statistical at alpha {rates} "

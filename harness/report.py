@@ -13,6 +13,7 @@ from typing import Callable
 from harness.claim import SCALES
 from harness.files import write_atomically, write_bytes_atomically
 from harness.plots import DOCUMENT_SETTING, SETTING, Drawn, Plot, draw_plots, where_from
+from harness.verdicts import control_supported
 
 PLOTS = "plots"          # the PNGs' folder, inside the report's
 LONG_LIST = 8            # lists longer than this are abbreviated in the report (claims.json has every value)
@@ -162,7 +163,7 @@ def finding(checks: list[dict]) -> Finding:
     """Whether the claim of these records holds, and which checks say so; see LEGEND for the rule."""
     ran = [r for r in checks if r["verdict"] != "skipped"]
     # a check whose negative control came out supported cannot tell the effect from its absence: no evidence
-    trusted = [r for r in ran if (r.get("control") or {}).get("verdict") != "supported"]
+    trusted = [r for r in ran if not control_supported(r)]
     supported = [r for r in trusted if r["verdict"] == "supported"]
     refuted = [r for r in trusted if r["verdict"] == "refuted"]
     unsettled = [r for r in ran if r not in supported and r not in refuted]   # inconclusive, an error, no control
@@ -254,6 +255,10 @@ def _detectable(d: dict) -> str:
     return f", detects {_number(value)} from the threshold" if isinstance(value, (int, float)) else ""
 
 
+def _kind(control: dict) -> str:
+    return control["kind"].replace("_", " ")
+
+
 def _decision_line(label: str, d: dict) -> str:
     p = f", p = {_p_value(d)}" if _p_value(d) else ""
     return (f"- {label}: **{d['verdict']}**: {d['effect_name']} = {_number(d['effect'])} "
@@ -278,8 +283,7 @@ def _check_section(r: dict) -> list[str]:
                   *("| " + " | ".join([row, *cells]) + " |" for row, cells in rows), ""]
     if r.get("decision"):
         lines.append(_decision_line("Rule", r["decision"]))
-    if r.get("control"):
-        lines.append(_decision_line("Negative control", r["control"]))
+    lines += [_decision_line(f"Negative control ({_kind(c)})", c) for c in r.get("controls", [])]
     beside = [f"| {k} | {measured} | {document} |" for k, measured, document in _beside(r)]
     if beside:
         lines += ["", "| quantity | measured | document |", "|---|---|---|", *beside]
@@ -430,7 +434,8 @@ def _html_decisions(r: dict) -> list[str]:
             f"<td class=n>{escape(_number(d['effect']))}</td><td class=n>{escape(_interval(d))}</td>"
             f"<td class=n>{escape(_number(d['threshold']))}</td><td>{escape(d['rule'])}</td><td class=n>{d['n']}</td>"
             f"<td class=n>{_p_value(d)}</td><td class=n>{escape(_number(d.get('minimum_detectable_effect')))}</td></tr>"
-            for label, d in (("rule", r.get("decision")), ("negative control", r.get("control"))) if d]
+            for label, d in (("rule", r.get("decision")), *((f"{_kind(c)} control", c) for c in r.get("controls", [])))
+            if d]
     if not rows:
         return []
     return ["<table><tr><th></th><th>verdict</th><th>effect</th><th>value</th><th>interval</th>"

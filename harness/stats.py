@@ -8,6 +8,7 @@ probability at most alpha.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Literal, Sequence
 
@@ -22,7 +23,7 @@ POWER = 0.8     # the power at which a decision's minimum detectable effect is s
 
 def _t_detectable(standard_error: float, df: int, alpha: float) -> float:
     """The distance from the threshold a t-rule detects with power about POWER (0.79 at df 7, 0.80 at df 31):
-    (t quantile at 1 - alpha + t quantile at POWER) standard errors; 0 for a spread of 0."""
+    (t quantile at 1 - alpha + t quantile at POWER) standard errors."""
     if df < 1:
         return float("inf")
     return float(stats.t.ppf(1 - alpha, df) + stats.t.ppf(POWER, df)) * standard_error
@@ -64,17 +65,18 @@ def mean_test(samples: Sequence[float], threshold: float, *, side: Side = "above
     if nonfinite := _count_nonfinite(x):
         return _undecidable(f"t-interval on the mean, {side} {threshold:g}", name, threshold, n, nonfinite, alpha)
     mean = float(x.mean())
+    rule = f"t-interval on the mean, {side} {threshold:g}"
     sem = float(x.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
     if sem == 0.0:
-        lo = hi = mean
-        p = 0.0 if _verdict(mean, mean, threshold, side) is Verdict.SUPPORTED else 1.0
-    else:
-        half = float(stats.t.ppf(1 - alpha, n - 1)) * sem if n > 1 else float("inf")
-        lo, hi = mean - half, mean + half
-        p = float(stats.ttest_1samp(x, threshold, alternative="greater" if side == "above" else "less").pvalue) if n > 1 else 1.0
-    return Decision(_verdict(lo, hi, threshold, side), f"t-interval on the mean, {side} {threshold:g}",
-                    name, mean, (lo, hi), threshold, n, alpha, p,
-                    minimum_detectable_effect=_t_detectable(sem, n - 1, alpha))
+        # Equal values give a t-interval of width 0, which would be certainty from a handful of seeds: shares want a
+        # proportion interval on their counts (rate_test), deterministic values the exact rule (exact_test).
+        return Decision(Verdict.INCONCLUSIVE, rule + f"; all {n} values equal, so it has no width and decides nothing",
+                        name, mean, (-math.inf, math.inf), threshold, n, alpha, minimum_detectable_effect=math.inf)
+    half = float(stats.t.ppf(1 - alpha, n - 1)) * sem if n > 1 else float("inf")
+    alternative = "greater" if side == "above" else "less"
+    p = float(stats.ttest_1samp(x, threshold, alternative=alternative).pvalue) if n > 1 else 1.0
+    return Decision(_verdict(mean - half, mean + half, threshold, side), rule, name, mean, (mean - half, mean + half),
+                    threshold, n, alpha, p, minimum_detectable_effect=_t_detectable(sem, n - 1, alpha))
 
 
 def paired_test(a: Sequence[float], b: Sequence[float], margin: float = 0.0, *, side: Side = "above",

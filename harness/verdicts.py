@@ -25,6 +25,23 @@ def meets(verdict: str, expected: str) -> bool:
     return expected in (verdict, MACHINE_DEPENDENT)
 
 
+def control_supported(record: dict) -> bool:
+    """Whether any negative control of a check's record came out supported: then the check decides nothing."""
+    return any(control["verdict"] == Verdict.SUPPORTED.value for control in record.get("controls", []))
+
+
+# The kinds of negative control, each the rule run where the claimed effect is truly absent, so that a rule
+# broken into saying "supported" too easily would say it there too:
+# - null: one configuration against itself (two seed groups, or a sign-flip permutation of paired differences);
+# - shuffled: labels or targets permuted, so that whatever needs learning vanishes;
+# - mechanism_removed: the cause the claim names taken out (no BatchNorm, a zero-centred input, a function for
+#   which the identity fails).
+# A mirror (the decision with the roles swapped) cannot come out supported beside a supported decision whatever
+# the rule does, so it proves nothing about the rule's false supports: it may accompany a control, never replace it.
+CONTROLS_THAT_CAN_FAIL = ("null", "shuffled", "mechanism_removed")
+CONTROL_KINDS = (*CONTROLS_THAT_CAN_FAIL, "mirror")
+
+
 @dataclass(frozen=True)
 class Decision:
     """What a decision rule concluded, and the numbers it concluded it from.
@@ -36,7 +53,7 @@ class Decision:
     those, so such a decision is inconclusive and its check fails.
     `minimum_detectable_effect` is how far from the threshold a true effect must lie for the
     rule to decide it with power about 0.8, at this n, alpha and observed spread (0 for an
-    exact comparison, and for a spread of 0; None where it is not defined).
+    exact comparison; infinite for a t-rule given equal values; None where it is not defined).
     """
 
     verdict: Verdict

@@ -18,11 +18,11 @@ GAP = {gap}
 @TOY.check(expected="supported")
 def test_gap_is_positive(scale, evidence):
     evidence.measure(gap=GAP, runs=len(GAP))
-    evidence.conclude(mean_test(GAP, 0.0, name="gap"), control=mean_test([-g for g in GAP], 0.0))
+    evidence.conclude(mean_test(GAP, 0.0, name="gap"), null=mean_test([-g for g in GAP], 0.0))
 
 @TOY.check(expected="supported")
 def test_gap_is_below_ten(scale, evidence):
-    evidence.conclude(mean_test(GAP, 10.0, side="below", name="gap"), control=mean_test(GAP, 0.0, side="below"))
+    evidence.conclude(mean_test(GAP, 10.0, side="below", name="gap"), null=mean_test(GAP, 0.0, side="below"))
 '''
 GAP = [1.9, 2.1, 2.0]
 SHIFTED = [2.9, 3.1, 3.0]
@@ -56,7 +56,7 @@ def test_the_baseline_holds_the_setup_and_each_checks_verdict_and_numbers_with_t
     assert content["written"]["device"].startswith("cpu") and content["written"]["base_seed"] == 0
     entry = next(e for e in content["checks"] if e["check"] == "test_gap_is_positive")
     assert (entry["claim"], entry["scale"], entry["verdict"]) == ("toy-claim", "fast", "supported")
-    assert set(entry["numbers"]) == {"effect", "control effect", "measured.gap", "measured.runs"}
+    assert set(entry["numbers"]) == {"effect", "null control effect", "measured.gap", "measured.runs"}
     assert entry["numbers"]["measured.gap"] == {"value": GAP, "tolerance": {"absolute": baseline.ABSOLUTE,
                                                                             "relative": baseline.RELATIVE}}
     effect = entry["numbers"]["effect"]

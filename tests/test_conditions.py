@@ -22,7 +22,7 @@ def grid(holds: set[tuple[float, float]], control_holds: set[tuple[float, float]
         rule = mean_test(CLEAR if (lr, slope) in holds else NONE, 0.0, name="effect")
         control = mean_test(CLEAR if (lr, slope) in control_holds else NONE, 0.0, name="null effect")
         return rule, control
-    return ConditionsMap.over(ROWS, COLUMNS, decide)
+    return ConditionsMap.over(ROWS, COLUMNS, decide, control_kind="null")
 
 
 def test_a_rule_that_holds_in_every_cell_is_supported_and_says_so():
@@ -79,7 +79,7 @@ def test_a_cell_whose_runs_diverged_is_undecided_and_the_other_cells_still_decid
     def decide(lr: float, slope: float):
         values = [1.0, float("nan"), 2.0] if lr == 1.0 else NONE
         return mean_test(values, 0.0, name="effect"), mean_test(values, 0.0, name="null effect")
-    diverged = ConditionsMap.over(ROWS, COLUMNS, decide)
+    diverged = ConditionsMap.over(ROWS, COLUMNS, decide, control_kind="null")
     assert diverged.summary() == "holds in 0 of 4 cells, refuted in 2, undecided in 2"
     record_of = evidence("refuted")
     record_of.conclude_map(diverged)          # no failure for the NaN: the map says where the runs diverged

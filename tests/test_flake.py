@@ -10,7 +10,7 @@ def record(check: str, verdict: str = "supported", expected: str = "supported", 
            passed: bool | None = None) -> dict:
     passed = verdict == expected and control != "supported" if passed is None else passed
     return {"claim": "toy", "check": check, "test": f"{check}[fast]", "scale": "fast", "verdict": verdict,
-            "expected": expected, "passed": passed, "control": {"verdict": control}}
+            "expected": expected, "passed": passed, "controls": [{"kind": "null", "verdict": control}]}
 
 
 RUNS = {

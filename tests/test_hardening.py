@@ -27,7 +27,7 @@ TOY = Claim(id="toy-claim", source="000.txt", quote="q", statement="s")
 
 def conclude(evidence, values):
     evidence.measure(values=values)
-    evidence.conclude(mean_test(values, 0.0), control=mean_test([-v for v in values], 0.0))
+    evidence.conclude(mean_test(values, 0.0), null=mean_test([-v for v in values], 0.0))
 '''
 
 
@@ -230,11 +230,34 @@ def test_a_rule_given_nonfinite_values_is_inconclusive_and_says_how_many(decide,
     assert np.isnan(decision.effect)
 
 
-def test_a_nonfinite_control_fails_the_check_too():
+def toy_evidence() -> Evidence:
     from harness.claim import Claim
-    evidence = Evidence(Claim("c", "s", "q", "t"), "check", "fast", Verdict.SUPPORTED, "", "cpu", [0])
-    with pytest.raises(ClaimCheckFailed, match="the negative control was given 1 NaN or infinite values"):
-        evidence.conclude(mean_test([1.9, 2.1, 2.0], 0.0), control=mean_test([-1.0, NAN], 0.0))
+    return Evidence(Claim("c", "s", "q", "t"), "check", "fast", Verdict.SUPPORTED, "", "cpu", [0])
+
+
+def test_a_nonfinite_control_fails_the_check_too():
+    with pytest.raises(ClaimCheckFailed, match="the null control was given 1 NaN or infinite values"):
+        toy_evidence().conclude(mean_test([1.9, 2.1, 2.0], 0.0), null=mean_test([-1.0, NAN], 0.0))
+
+
+@pytest.mark.parametrize("controls", [{}, {"mirror": mean_test([-2.0, -1.9, -2.1], 0.0)}], ids=["none", "a mirror"])
+def test_a_check_without_a_control_that_can_fail_fails(controls):
+    with pytest.raises(ClaimCheckFailed, match="gives no negative control that can fail"):
+        toy_evidence().conclude(mean_test([1.9, 2.1, 2.0], 0.0), **controls)
+
+
+@pytest.mark.parametrize("kind", ["null", "shuffled", "mechanism_removed", "mirror"])
+def test_a_supported_control_of_any_kind_fails_the_check_naming_its_kind(kind):
+    controls = {"null": mean_test([0.1, -0.1, 0.0], 0.0), kind: mean_test([1.0, 1.2, 0.8], 0.0)}
+    with pytest.raises(ClaimCheckFailed, match=f"the {kind} negative control came out supported"):
+        toy_evidence().conclude(mean_test([1.9, 2.1, 2.0], 0.0), **controls)
+
+
+def test_every_control_is_recorded_with_its_kind():
+    evidence = toy_evidence()
+    evidence.conclude(mean_test([1.9, 2.1, 2.0], 0.0), null=mean_test([0.1, -0.1, 0.0], 0.0),
+                      mirror=mean_test([-2.0, -1.9, -2.1], 0.0))
+    assert [c["kind"] for c in evidence.record(True, 0.1)["controls"]] == ["null", "mirror"]
 
 
 def model(seed: int) -> ModelResult:

@@ -5,7 +5,7 @@ from harness.ledger import ledger_lines, multiplicity
 def record(claim: str, verdict: str = "supported", alpha: float | None = 0.01, **extra) -> dict:
     decision = {"verdict": verdict, "effect_name": "gap", "effect": 1.0, "threshold": 0.0, "alpha": alpha}
     return {"claim": claim, "check": "test_gap", "scale": "fast", "verdict": verdict, "expected": verdict,
-            "passed": True, "measured": {}, "document": {}, "decision": decision, "control": dict(decision), **extra}
+            "passed": True, "measured": {}, "document": {}, "decision": decision, "controls": [{"kind": "null", **decision}], **extra}
 
 
 def test_the_header_counts_decisions_and_bounds_the_false_supports_chance_could_give():

@@ -16,7 +16,7 @@ TOY = Claim(id="toy-claim", source="000.txt", quote="q", statement="s", document
 @TOY.check(expected="supported", scales=("fast", "full"))
 def test_gap_is_positive(scale, evidence):
     evidence.measure(gap=[1.9, 2.1, 2.0])
-    evidence.conclude(mean_test([1.9, 2.1, 2.0], 0.0, name="gap"), control=mean_test([-2.0, -1.9, -2.1], 0.0))
+    evidence.conclude(mean_test([1.9, 2.1, 2.0], 0.0, name="gap"), null=mean_test([-2.0, -1.9, -2.1], 0.0))
 '''
 
 
@@ -67,7 +67,7 @@ def test_the_ledger_and_claims_json_carry_every_field(project):
     assert (record["claim"], record["scale"], record["verdict"], record["passed"]) == ("toy-claim", "fast", "supported", True)
     report = (project.path / "out" / "report.md").read_text()
     assert "## toy-claim" in report and "Verdict **supported**, expected supported: as expected." in report
-    assert "| gap | [1.9, 2.1, 2] | 2 |" in report and "Negative control: **refuted**" in report
+    assert "| gap | [1.9, 2.1, 2] | 2 |" in report and "Negative control (null): **refuted**" in report
 
 
 def test_evidence_reaches_the_controller_under_xdist(project):
@@ -87,16 +87,16 @@ def test_full_scale_checks_skip_without_a_gpu_and_run_with_device_cpu(project):
 
 
 @pytest.mark.parametrize("body, message", [
-    ("evidence.conclude(mean_test([-1.0, -1.1, -0.9], 0.0), control=mean_test([-1.0, -1.2, -0.8], 0.0))",
+    ("evidence.conclude(mean_test([-1.0, -1.1, -0.9], 0.0), null=mean_test([-1.0, -1.2, -0.8], 0.0))",
      "*verdict refuted, expected supported*"),
-    ("evidence.conclude(mean_test([1.0, 1.1, 0.9], 0.0), control=mean_test([1.0, 1.2, 0.8], 0.0))",
+    ("evidence.conclude(mean_test([1.0, 1.1, 0.9], 0.0), null=mean_test([1.0, 1.2, 0.8], 0.0))",
      "*negative control came out supported*"),
     ("evidence.measure(x=1.0)", "*concluded nothing*"),
 ])
 def test_a_check_fails_on_a_wrong_verdict_an_accepted_control_or_no_conclusion(project, body, message):
     project.makepyfile(test_toy=CLAIM_MODULE.replace(
         "    evidence.measure(gap=[1.9, 2.1, 2.0])\n    evidence.conclude(mean_test([1.9, 2.1, 2.0], 0.0, name=\"gap\"), "
-        "control=mean_test([-2.0, -1.9, -2.1], 0.0))", f"    {body}"))
+        "null=mean_test([-2.0, -1.9, -2.1], 0.0))", f"    {body}"))
     result = run(project, "-m", "fast", "--claims-report", "out")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([message, "toy-claim*FAIL*"])

@@ -56,7 +56,7 @@ def record(claim: str, measured: dict, check: str = "test_it", scale: str = "fas
            ) -> dict:
     return {"claim": claim, "check": check, "scale": scale, "verdict": "supported", "expected": "supported",
             "passed": True, "measured": measured, "document": document or {}, "seeds": [7], "device": "cpu",
-            "duration_s": 0.1, "versions": {"python": "3"}, "decision": DECISION, "control": CONTROL,
+            "duration_s": 0.1, "versions": {"python": "3"}, "decision": DECISION, "controls": [{"kind": "null", **CONTROL}],
             "expected_reason": "", "source": "000.txt", "quote": "a <quoted> claim", "statement": "it holds"}
 
 
@@ -193,7 +193,7 @@ def test_a_claim_holds_when_every_check_is_supported_whatever_was_expected():
 
 
 def test_a_check_whose_control_came_out_supported_decides_nothing():
-    blind = {**verdict("c", "test_a", "supported"), "control": {"verdict": "supported"}}
+    blind = {**verdict("c", "test_a", "supported"), "controls": [{"kind": "null", "verdict": "supported"}]}
     assert finding([blind]).kind == "undecided"
     assert finding([blind, verdict("c", "test_b", "supported")]).parts[-1][0] == "left open by"
 

@@ -24,11 +24,6 @@ def test_a_positive_mean_with_too_few_seeds_is_inconclusive():
     assert mean_test([0.2, 1.5], 0.0).verdict is Verdict.INCONCLUSIVE
 
 
-def test_constant_samples_give_a_degenerate_interval():
-    decision = mean_test([2.0, 2.0, 2.0], 1.0)
-    assert decision.interval == (2.0, 2.0) and decision.verdict is Verdict.SUPPORTED
-
-
 def test_paired_test_is_a_test_on_the_differences():
     a, b = np.array([5.0, 6.0, 7.0, 8.0]), np.array([4.0, 5.1, 5.9, 7.0])
     assert paired_test(a, b).verdict is Verdict.SUPPORTED
@@ -98,10 +93,25 @@ def test_each_rule_records_how_far_from_the_threshold_it_can_detect_an_effect():
     expected = (stats.t.ppf(0.99, 7) + stats.t.ppf(0.8, 7)) * sem
     assert mean_test(samples, 0.0).minimum_detectable_effect == pytest.approx(expected)
     assert paired_test(samples, [0.0] * 8).minimum_detectable_effect == pytest.approx(expected)
-    assert mean_test([1.0] * 8, 0.0).minimum_detectable_effect == 0.0          # zero spread: it shows
     assert exact_test(0.5, 1.0).minimum_detectable_effect == 0.0
     assert rate_test(90, 100, 0.5).minimum_detectable_effect == pytest.approx(
         (stats.norm.ppf(0.99) + stats.norm.ppf(0.8)) * 0.05)
     assert mean_test([1.0], 0.0).minimum_detectable_effect == float("inf")
     assert all_of([mean_test(samples, 0.0), mean_test(samples, 5.0)], "both").minimum_detectable_effect == \
         pytest.approx(expected)                                                # the weakest part's
+
+
+@pytest.mark.parametrize("values", [[0.0] * 8, [1.0] * 3, [0.25] * 40])
+def test_equal_values_give_no_certainty_to_a_t_rule(values):
+    """Eight seeds that all give a share of 0 are not proof that the share is 0: the t-interval of equal values has
+    no width, so the rule says inconclusive and names the rules that fit (a proportion interval, the exact rule)."""
+    for side in ("above", "below"):
+        decision = mean_test(values, 0.5, side=side)
+        assert decision.verdict is Verdict.INCONCLUSIVE and "all" in decision.rule and "equal" in decision.rule
+        assert decision.interval == (-np.inf, np.inf) and decision.minimum_detectable_effect == np.inf
+    assert paired_test(values, values, 0.5).verdict is Verdict.INCONCLUSIVE
+
+
+def test_a_share_of_zero_over_many_units_is_decided_by_its_proportion_interval():
+    assert rate_test(0, 4000, 0.01, side="below").verdict is Verdict.SUPPORTED
+    assert rate_test(0, 50, 0.01, side="below").verdict is Verdict.INCONCLUSIVE   # 50 units cannot show under 1%
