@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.stats import POWER, mean_test, paired_test, rate_test, slope_test, within_test
+from harness.stats import POWER, all_of, any_of, mean_test, paired_test, rate_test, slope_test, within_test
 from harness.verdicts import Decision, Verdict
 
 ALPHA = 0.01            # every rule's default error rate per side
@@ -113,3 +113,27 @@ def test_a_true_effect_one_detectable_distance_beyond_the_threshold_is_supported
                     for _ in range(DRAWS))
     assert abs(exact_power - POWER) < 0.02
     assert stats.binomtest(supported, DRAWS, exact_power).pvalue > SURPRISE, f"supported {supported} of {DRAWS}"
+
+
+def at_threshold(rng: np.random.Generator) -> Decision:
+    return mean_test(rng.normal(THRESHOLD, 1.0, N), THRESHOLD)
+
+
+def far_above(rng: np.random.Generator) -> Decision:
+    return mean_test(rng.normal(THRESHOLD + 10.0, 1.0, N), THRESHOLD)
+
+
+def test_a_conjunction_with_one_part_at_its_threshold_is_supported_at_most_that_parts_alpha():
+    """all_of states its error rate as its parts' smallest: reached when every other part is surely true."""
+    rng = generator("all_of")
+    combined = [all_of([at_threshold(rng), far_above(rng)], "both") for _ in range(DRAWS)]
+    assert all(d.alpha == ALPHA for d in combined)
+    assert not too_often(sum(d.verdict is Verdict.SUPPORTED for d in combined), ALPHA)
+
+
+def test_a_disjunction_of_parts_at_their_thresholds_is_supported_at_most_the_sum_of_their_alphas():
+    """any_of (a control over the cells of a map) states the sum of its parts' error rates as its bound."""
+    rng = generator("any_of")
+    combined = [any_of([at_threshold(rng), at_threshold(rng), at_threshold(rng)], "any") for _ in range(DRAWS)]
+    assert all("falsely supported at most 0.03 of the time" in d.rule for d in combined)
+    assert not too_often(sum(d.verdict is Verdict.SUPPORTED for d in combined), 3 * ALPHA)
