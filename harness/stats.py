@@ -29,6 +29,18 @@ def _t_detectable(standard_error: float, df: int, alpha: float) -> float:
     return float(stats.t.ppf(1 - alpha, df) + stats.t.ppf(POWER, df)) * standard_error
 
 
+def seeds_for_power(sd: float, distance: float, *, alpha: float = 0.01, power: float = POWER) -> int:
+    """The fewest seeds at which a one-sample (or paired) t-rule at `alpha` decides, with probability `power`, a true
+    effect `distance` beyond its threshold, for per-seed values of standard deviation `sd` (exact, by the noncentral
+    t): how a seed count is sized from a pilot run's spread and a minimum effect stated in advance."""
+    if distance <= 0 or sd <= 0:
+        raise ValueError(f"seeds_for_power needs a positive sd and distance, got sd={sd:g}, distance={distance:g}")
+    n = 2
+    while 1 - stats.nct.cdf(stats.t.ppf(1 - alpha, n - 1), n - 1, distance / sd * math.sqrt(n)) < power:
+        n += 1
+    return n
+
+
 def _verdict(lo: float, hi: float, threshold: float, side: Side) -> Verdict:
     claimed_side_holds = lo > threshold if side == "above" else hi < threshold
     other_side_holds = hi < threshold if side == "above" else lo > threshold

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.stats import POWER, all_of, any_of, mean_test, paired_test, rate_test, slope_test, within_test
+from harness.stats import POWER, all_of, any_of, mean_test, paired_test, rate_test, seeds_for_power, slope_test, within_test
 from harness.verdicts import Decision, Verdict
 
 ALPHA = 0.01            # every rule's default error rate per side
@@ -137,3 +137,15 @@ def test_a_disjunction_of_parts_at_their_thresholds_is_supported_at_most_the_sum
     combined = [any_of([at_threshold(rng), at_threshold(rng), at_threshold(rng)], "any") for _ in range(DRAWS)]
     assert all("falsely supported at most 0.03 of the time" in d.rule for d in combined)
     assert not too_often(sum(d.verdict is Verdict.SUPPORTED for d in combined), 3 * ALPHA)
+
+
+@pytest.mark.parametrize("sd, distance", [(1.0, 1.0), (10.0, 6.0), (3.0, 0.5)])
+def test_seeds_sized_for_power_detect_the_stated_effect_and_one_fewer_would_not(sd, distance):
+    n = seeds_for_power(sd, distance)
+    def power(k: int) -> float:
+        return 1 - stats.nct.cdf(stats.t.ppf(1 - ALPHA, k - 1), k - 1, distance / sd * np.sqrt(k))
+    assert power(n) >= POWER > power(n - 1)
+    rng = generator(f"seeds {sd} {distance}")
+    supported = sum(mean_test(rng.normal(THRESHOLD + distance, sd, n), THRESHOLD).verdict is Verdict.SUPPORTED
+                    for _ in range(DRAWS))
+    assert stats.binomtest(supported, DRAWS, power(n)).pvalue > SURPRISE, f"supported {supported} of {DRAWS}"
