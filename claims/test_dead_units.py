@@ -21,7 +21,7 @@ from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, two_moons
 from harness.seeding import derive_seed, derive_seeds
-from harness.stats import all_of, exact_test, rate_test
+from harness.stats import ALPHA, all_of, exact_test, rate_test
 from harness.train import Net, TrainConfig, init_net, train
 from harness.verdicts import Decision
 from models.mlp import layer
@@ -151,9 +151,9 @@ def revival_rule(runs: Runs, act: str, optimizer: str, hidden_layer: int) -> Dec
                               f"{act} units in hidden layer {hidden_layer + 1} revived, {optimizer}")
 
 
-def share_revived_rule(revived: Tensor, name: str) -> Decision:
+def share_revived_rule(revived: Tensor, name: str, alpha: float = ALPHA) -> Decision:
     """A proportion interval on the revived count: a share of 0 over a few units is not certainty that it is 0."""
-    return rate_test(int(revived.sum()), revived.numel(), REVIVES, name=f"share of dead {name}")
+    return rate_test(int(revived.sum()), revived.numel(), REVIVES, alpha=alpha, name=f"share of dead {name}")
 
 
 def incoming(net: Net, units: slice) -> Tensor:
@@ -269,13 +269,13 @@ def test_leaky_relu_units_set_dead_among_live_ones_keep_receiving_gradient(scale
     evidence.conclude(decision, mechanism_removed=control)
 
 
-def recovers(recovery: dict[tuple[str, int], Net], x: Tensor, slope: float, budget: int) -> Cell:
-    def rule(act: str) -> Decision:
+def recovers(recovery: dict[tuple[str, int], Net], x: Tensor, slope: float, budget: int, control_alpha: float) -> Cell:
+    def rule(act: str, alpha: float = ALPHA) -> Decision:
         return share_revived_rule(revived_units(recovery[act, budget], x, 0),
-                                  f"first-layer {act} units revived, {budget} steps")
+                                  f"first-layer {act} units revived, {budget} steps", alpha)
     # The control removes the mechanism, the leak: ReLU units set dead get no gradient, so none may revive. It fails
     # if the measurement counts anything but the units set dead (live units, another layer).
-    return rule(LEAKY_SLOPES[slope]), rule("relu")
+    return rule(LEAKY_SLOPES[slope]), rule("relu", control_alpha)
 
 
 @LEAKY_NEVER_DIES.check(expected="refuted", reason="at torch's default slope 0.01 no dead first-layer unit recovers "
@@ -285,7 +285,7 @@ def recovers(recovery: dict[tuple[str, int], Net], x: Tensor, slope: float, budg
 def test_leaky_relu_units_set_dead_among_live_ones_recover(scale, evidence, runs, recovery):
     conditions = ConditionsMap.over(Axis("leaky slope", tuple(LEAKY_SLOPES), document=DOCUMENT_LEAKY_SLOPE),
                                     Axis("SGD steps", RECOVERY_BUDGETS),
-                                    lambda slope, budget: recovers(recovery, runs.x, slope, budget),
+                                    lambda slope, budget, alpha: recovers(recovery, runs.x, slope, budget, alpha),
                                     control_kind="mechanism_removed")
     keys = {**{f"leaky_slope_{slope:g}": act for slope, act in LEAKY_SLOPES.items()}, "relu": "relu"}
     evidence.measure(**{f"revived_share_first_layer_{key}": [revived_units(recovery[act, b], runs.x, 0).double().mean()

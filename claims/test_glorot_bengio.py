@@ -56,7 +56,7 @@ from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, cifar_vectors, smooth_teacher_classes, standardized
 from harness.progress import StepProgress
 from harness.seeding import derive_seed, derive_seeds
-from harness.stats import all_of, mean_test, paired_test, seeds_for_power
+from harness.stats import ALPHA, all_of, mean_test, paired_test, seeds_for_power
 from harness.train import History, TrainConfig, train
 from harness.verdicts import Decision
 from models.activations import ACTIVATIONS
@@ -344,17 +344,18 @@ def test_tanh_outperforms_sigmoid(scale, evidence, deep, task, data_facts):
     check_pair(evidence, deep, task, data_facts, "tanh", "sigmoid")
 
 
-def moved_less(by_gain: dict[str, Tensor], gain: float) -> Decision:
+def moved_less(by_gain: dict[str, Tensor], gain: float, alpha: float = ALPHA) -> Decision:
     """Paired over seeds: does the error move less for softsign than for tanh when the init goes from gain 1 to
     `gain`? (|tanh's move| - |softsign's move| above 0, in points)"""
     moves = {act: (errors[:, GAINS.index(gain)] - errors[:, GAINS.index(1.0)]).abs() for act, errors in by_gain.items()}
-    return paired_test(moves["tanh"], moves["softsign"], 0.0,
+    return paired_test(moves["tanh"], moves["softsign"], 0.0, alpha=alpha,
                        name=f"|tanh's error move| - |softsign's|, gain 1 to {gain:g} (points)")
 
 
-def robustness_cell(by_gain: dict[str, Tensor], gain: float) -> Cell:
+def robustness_cell(by_gain: dict[str, Tensor], gain: float, control_alpha: float) -> Cell:
     # the control: the same moves with the activations' roles exchanged on every other seed
-    return moved_less(by_gain, gain), moved_less(dict(zip(SWEPT, alternately_swapped(*by_gain.values()))), gain)
+    swapped = dict(zip(SWEPT, alternately_swapped(*by_gain.values())))
+    return moved_less(by_gain, gain), moved_less(swapped, gain, control_alpha)
 
 
 @SOFTSIGN_ROBUST.check(expected="refuted",
@@ -366,7 +367,8 @@ def test_softsign_error_moves_less_than_tanh_when_the_init_scale_changes(scale, 
     by_gain = {act: deep[act].by_gain() for act in SWEPT}
     conditions = ConditionsMap.over(Axis("hidden layers", (DEPTH,)),
                                     Axis("init scale (times the standard)", tuple(g for g in GAINS if g != 1.0)),
-                                    lambda _, gain: robustness_cell(by_gain, gain), control_kind="null")
+                                    lambda _, gain, alpha: robustness_cell(by_gain, gain, alpha),
+                                    control_kind="null")
     evidence.measure(gains=GAINS, **{f"test_error_{act}_by_gain": by_gain[act].mean(0) for act in SWEPT})
     evidence.describe(model=f"MLP of {DEPTH} hidden layers of {protocol.width}, the standard uniform init times "
                             "the scale", seeds=protocol.sweep_seeds)

@@ -19,7 +19,7 @@ from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, two_moons
 from harness.seeding import derive_seed, derive_seeds
-from harness.stats import all_of, exact_test, paired_test, rate_test, seed_halves
+from harness.stats import ALPHA, all_of, exact_test, paired_test, rate_test, seed_halves
 from harness.train import History, Net, TrainConfig, train
 from harness.verdicts import Decision, Verdict
 
@@ -226,18 +226,19 @@ def dead_shares(history: History) -> tuple[Tensor, Tensor]:
     return dead[0], dead[-1]
 
 
-def fewer_dead(fewer: Tensor, more: Tensor, names: str) -> Decision:
-    return paired_test(more, fewer, MEASURABLY_FEWER, name=f"dead share {names}")
+def fewer_dead(fewer: Tensor, more: Tensor, names: str, alpha: float = ALPHA) -> Decision:
+    return paired_test(more, fewer, MEASURABLY_FEWER, alpha=alpha, name=f"dead share {names}")
 
 
-def fewer_dead_with_bias(killing: dict[tuple[float, float], History], lr: float, bias: float) -> Cell:
+def fewer_dead_with_bias(killing: dict[tuple[float, float], History], lr: float, bias: float,
+                         control_alpha: float) -> Cell:
     zero_at_init, zero_bias = dead_shares(killing[lr, 0.0])
     premise = paired_test(zero_bias, zero_at_init, KILLS, name="dead share gained in training, zero bias")
     assert premise.verdict is Verdict.SUPPORTED, f"learning rate {lr:g} no longer kills units: {premise.summary()}"
     decision = fewer_dead(dead_shares(killing[lr, bias])[1], zero_bias, f"bias 0 - bias {bias:g}")
     # the control: the cell's own nets against themselves, seed half 1 against half 2
     return decision, fewer_dead(*seed_halves(dead_shares(killing[lr, bias])[1]),
-                                f"seeds 1-16 - seeds 17-32, both bias {bias:g}")
+                                f"seeds 1-16 - seeds 17-32, both bias {bias:g}", control_alpha)
 
 
 @POSITIVE_BIAS.check(expected="refuted",
@@ -247,7 +248,8 @@ def fewer_dead_with_bias(killing: dict[tuple[float, float], History], lr: float,
 def test_small_positive_bias_init_leaves_fewer_dead_units(scale, evidence, killing):
     conditions = ConditionsMap.over(Axis("learning rate", KILLING_LEARNING_RATES),
                                     Axis("initial bias", POSITIVE_BIASES),
-                                    lambda lr, bias: fewer_dead_with_bias(killing, lr, bias), control_kind="null")
+                                    lambda lr, bias, alpha: fewer_dead_with_bias(killing, lr, bias, alpha),
+                                    control_kind="null")
     for lr in KILLING_LEARNING_RATES:
         evidence.measure(**{f"dead_share_at_lr_{lr:g}": [dead_shares(killing[lr, b])[1].mean()
                                                           for b in (0.0, *POSITIVE_BIASES)]})

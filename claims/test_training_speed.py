@@ -19,7 +19,7 @@ from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, affine, two_moons, whitened
 from harness.seeding import derive_seed, derive_seeds
-from harness.stats import paired_test
+from harness.stats import ALPHA, paired_test
 from harness.train import History, TrainConfig, train
 from harness.verdicts import Decision
 
@@ -126,9 +126,9 @@ def speeds(device: torch.device, base_seed: int) -> Speeds:
     return Speeds({name: steps_to_target(h) for name, h in histories.items()}, histories)
 
 
-def fewer_steps(speeds: Speeds, fast: str, slow: str) -> Decision:
+def fewer_steps(speeds: Speeds, fast: str, slow: str, alpha: float = ALPHA) -> Decision:
     """Paired over seeds: log(steps of `slow` / steps of `fast`) above log(FASTER)."""
-    return paired_test(speeds.steps[slow].log(), speeds.steps[fast].log(), math.log(FASTER),
+    return paired_test(speeds.steps[slow].log(), speeds.steps[fast].log(), math.log(FASTER), alpha=alpha,
                        name=f"log(steps {slow} / steps {fast})")
 
 
@@ -148,16 +148,17 @@ def test_whitened_inputs_reach_the_target_loss_in_fewer_steps(scale, evidence, s
     evidence.conclude(decision, mechanism_removed=control)
 
 
-def leaky_against(speeds: Speeds, other: str, lr: float, slope: float) -> Cell:
+def leaky_against(speeds: Speeds, other: str, lr: float, slope: float, control_alpha: float) -> Cell:
     leaky = run_name(LEAKY_SLOPES[slope], lr)
     # the control: ReLU does not saturate either, so leaky ReLU has no clear gap to close on it
-    return fewer_steps(speeds, leaky, run_name(other, lr)), fewer_steps(speeds, leaky, run_name(SAME_SIDE, lr))
+    return (fewer_steps(speeds, leaky, run_name(other, lr)),
+            fewer_steps(speeds, leaky, run_name(SAME_SIDE, lr), control_alpha))
 
 
 def check_leaky_against(evidence, speeds: Speeds, other: str) -> None:
     conditions = ConditionsMap.over(Axis("learning rate", LEARNING_RATES),
                                     Axis("leaky slope", tuple(LEAKY_SLOPES), document=DOCUMENT_LEAKY_SLOPE),
-                                    lambda lr, slope: leaky_against(speeds, other, lr, slope),
+                                    lambda lr, slope, alpha: leaky_against(speeds, other, lr, slope, alpha),
                                     control_kind="mechanism_removed")
     measure_speeds(evidence, speeds, "leaky_relu", other, SAME_SIDE)
     keys = {**{f"leaky_slope_{slope:g}": act for slope, act in LEAKY_SLOPES.items()}, other: other,

@@ -18,6 +18,7 @@ from scipy import stats
 from harness.verdicts import Decision, Verdict
 
 Side = Literal["above", "below"]
+ALPHA = 0.01    # every rule's error rate per side, unless a check gives another
 POWER = 0.8     # the power at which a decision's minimum detectable effect is stated
 
 
@@ -29,7 +30,7 @@ def _t_detectable(standard_error: float, df: int, alpha: float) -> float:
     return float(stats.t.ppf(1 - alpha, df) + stats.t.ppf(POWER, df)) * standard_error
 
 
-def seeds_for_power(sd: float, distance: float, *, alpha: float = 0.01, power: float = POWER) -> int:
+def seeds_for_power(sd: float, distance: float, *, alpha: float = ALPHA, power: float = POWER) -> int:
     """The fewest seeds at which a one-sample (or paired) t-rule at `alpha` decides, with probability `power`, a true
     effect `distance` beyond its threshold, for per-seed values of standard deviation `sd` (exact, by the noncentral
     t): how a seed count is sized from a pilot run's spread and a minimum effect stated in advance."""
@@ -70,7 +71,7 @@ def _count_nonfinite(*values: np.ndarray) -> int:
 
 
 def mean_test(samples: Sequence[float], threshold: float, *, side: Side = "above",
-              alpha: float = 0.01, name: str = "mean") -> Decision:
+              alpha: float = ALPHA, name: str = "mean") -> Decision:
     """Student-t interval on the mean of independent samples (one per seed)."""
     x = np.asarray(samples, dtype=np.float64)
     n = x.size
@@ -92,7 +93,7 @@ def mean_test(samples: Sequence[float], threshold: float, *, side: Side = "above
 
 
 def paired_test(a: Sequence[float], b: Sequence[float], margin: float = 0.0, *, side: Side = "above",
-                alpha: float = 0.01, name: str = "mean(a - b)") -> Decision:
+                alpha: float = ALPHA, name: str = "mean(a - b)") -> Decision:
     """Paired comparison across seeds: is a - b above (or below) `margin`?"""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     decision = mean_test(diff, margin, side=side, alpha=alpha, name=name)
@@ -100,7 +101,7 @@ def paired_test(a: Sequence[float], b: Sequence[float], margin: float = 0.0, *, 
 
 
 def within_test(samples: Sequence[float], low: float, high: float, *, outside: bool = False,
-                alpha: float = 0.01, name: str = "mean") -> Decision:
+                alpha: float = ALPHA, name: str = "mean") -> Decision:
     """Equivalence by two one-sided t-intervals (TOST): is the mean inside (low, high)?
 
     Supported when the interval lies wholly inside, refuted when it lies wholly beyond either end,
@@ -120,11 +121,12 @@ def within_test(samples: Sequence[float], low: float, high: float, *, outside: b
 
 
 def rate_test(successes: int, n: int, rate: float, *, side: Side = "above",
-              alpha: float = 0.01, name: str = "rate") -> Decision:
+              alpha: float = ALPHA, name: str = "rate") -> Decision:
     """Clopper-Pearson interval on a proportion: does the property hold in more (fewer) than `rate` of cases?"""
     ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=1 - 2 * alpha, method="exact")
     lo, hi = float(ci.low), float(ci.high)
-    p = float(stats.binomtest(int(successes), int(n), rate, alternative="greater" if side == "above" else "less").pvalue)
+    alternative = "greater" if side == "above" else "less"
+    p = float(stats.binomtest(int(successes), int(n), rate, alternative=alternative).pvalue)
     # normal approximation at the threshold rate (0 at a rate of 0 or 1, where any exception decides)
     detectable = float(stats.norm.ppf(1 - alpha) + stats.norm.ppf(POWER)) * float(np.sqrt(rate * (1 - rate) / n))
     return Decision(_verdict(lo, hi, rate, side), f"Clopper-Pearson interval on a proportion, {side} {rate:g}",
@@ -132,7 +134,7 @@ def rate_test(successes: int, n: int, rate: float, *, side: Side = "above",
 
 
 def slope_test(x: Sequence[float], y: Sequence[float], threshold: float, *, side: Side = "below",
-               alpha: float = 0.01, name: str = "slope") -> Decision:
+               alpha: float = ALPHA, name: str = "slope") -> Decision:
     """t-interval on a least-squares slope of y on x."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     n = len(x)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.stats import POWER, all_of, any_of, mean_test, paired_test, rate_test, seeds_for_power, slope_test, within_test
+from harness.stats import (POWER, all_of, any_of, mean_test, paired_test, rate_test, seeds_for_power, slope_test,
+                           within_test)
 from harness.verdicts import Decision, Verdict
 
 ALPHA = 0.01            # every rule's default error rate per side

@@ -18,9 +18,10 @@ ROWS, COLUMNS = Axis("learning rate", (0.1, 1.0)), Axis("slope", (0.01, 0.1), do
 
 
 def grid(holds: set[tuple[float, float]], control_holds: set[tuple[float, float]] = frozenset()) -> ConditionsMap:
-    def decide(lr: float, slope: float):
+    def decide(lr: float, slope: float, control_alpha: float):
         rule = mean_test(CLEAR if (lr, slope) in holds else NONE, 0.0, name="effect")
-        control = mean_test(CLEAR if (lr, slope) in control_holds else NONE, 0.0, name="null effect")
+        control = mean_test(CLEAR if (lr, slope) in control_holds else NONE, 0.0, alpha=control_alpha,
+                            name="null effect")
         return rule, control
     return ConditionsMap.over(ROWS, COLUMNS, decide, control_kind="null")
 
@@ -39,6 +40,11 @@ def test_a_rule_that_holds_in_some_cells_is_refuted_and_names_where_it_holds():
 def test_one_supported_control_cell_fails_the_control():
     assert grid(set(), control_holds={(0.1, 0.01)}).control().verdict is Verdict.SUPPORTED
     assert grid(set()).control().verdict is Verdict.REFUTED
+
+
+def test_each_cells_control_gets_a_share_of_alpha_so_that_the_maps_control_errs_at_most_alpha():
+    control = grid(set()).control()
+    assert control.alpha == pytest.approx(0.01 / 4) and "falsely supported at most 0.01 of the time" in control.rule
 
 
 def test_any_of_is_supported_by_one_part_refuted_only_by_all_and_states_the_summed_error_rate():
@@ -76,7 +82,7 @@ def test_a_map_whose_control_holds_somewhere_fails_its_check():
 
 
 def test_a_cell_whose_runs_diverged_is_undecided_and_the_other_cells_still_decide():
-    def decide(lr: float, slope: float):
+    def decide(lr: float, slope: float, control_alpha: float):
         values = [1.0, float("nan"), 2.0] if lr == 1.0 else NONE
         return mean_test(values, 0.0, name="effect"), mean_test(values, 0.0, name="null effect")
     diverged = ConditionsMap.over(ROWS, COLUMNS, decide, control_kind="null")
