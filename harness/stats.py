@@ -194,11 +194,12 @@ def any_of(decisions: Sequence[Decision], name: str) -> Decision:
         if holding:
             verdict, strongest = candidate, holding[0]
     parts = "; ".join(f"{d.effect_name}: {d.verdict}" for d in decisions)
-    # falsely supported if any part is: at most the sum of its parts' error rates, which the rule states; the
-    # decision keeps the reported part's own alpha, the level of the interval it shows
+    # falsely supported if any part is: at most the sum of its parts' error rates, its alpha (the interval shown is
+    # the reported part's, at that part's own level)
     alphas = [d.alpha for d in decisions if d.alpha is not None]
     bound = f"; falsely supported at most {sum(alphas):.2g} of the time" if alphas else ""
     return replace(strongest, verdict=verdict, rule=f"any of [{parts}]{bound}",
+                   alpha=sum(alphas) if alphas else None,
                    effect_name=f"{name} / {strongest.effect_name}", nonfinite=sum(d.nonfinite for d in decisions))
 
 
