@@ -25,8 +25,8 @@ Full scale (FULL) is the paper's CIFAR-10 experiment on a budget of about 3 minu
   1/3 under the standard init, the unit-variance input the paper's variance analysis assumes, where pixels in
   [0, 1] (mean 0.47) would add to each first-layer unit a random offset shared by all images.
 - Nets: 3072 -> 5 x 1000 -> 10 softmax, the standard init, plain SGD on minibatches of 10, 20,000 updates (4
-  epochs, against the paper's 5 million), 8 nets per activation paired by seed (the same uniform draw, the same
-  minibatch order). One learning rate for all, 0.1: the paper tuned it per model on validation error after its 5
+  epochs, against the paper's 5 million), FULL_RANKING_SEEDS nets per activation (sized by power) paired by seed
+  (the same uniform draw, the same minibatch order). One learning rate for all, 0.1: the paper tuned it per model on validation error after its 5
   million updates, a search this budget cannot repeat. In reduced CPU runs (10,000 images, 1,500 updates) ReLU and
   softsign nets learned faster at 0.1 than at 0.01, tanh nets about as fast, none diverged, and the top layer of
   the 4-layer sigmoid nets fell from 0.5 to 0.09 within 300 updates at 0.1 (at 0.01, the 5-layer ones' had
@@ -111,6 +111,16 @@ MINIMUM_RANKING_EFFECT = 2.0
 PILOT_PAIR_SD = {("relu", "softsign"): 2.9, ("softsign", "tanh"): 1.1, ("tanh", "sigmoid"): 4.2}
 
 
+# Full scale: the paper's CIFAR-10 column gives one run per model, so the spread is assumed, not measured: 1.5
+# points for a per-seed error difference (10,000 test images put half a point of test noise on each net, and seeds
+# of one MLP differ by about a point). The seeds decide tanh against sigmoid at the paper's own gap (57.28 - 55.9 =
+# 1.38 points) with power 0.8: 15; ReLU against softsign at MINIMUM_RANKING_EFFECT needs 9. Softsign against tanh,
+# 0.12 points apart in the paper, would need some 1,570: that pair's full-scale prediction is inconclusive.
+ASSUMED_FULL_SD = 1.5
+FULL_RANKING_SEEDS = seeds_for_power(ASSUMED_FULL_SD, RANKING.document["cifar10_test_error_sigmoid"]
+                                     - RANKING.document["cifar10_test_error_tanh"])
+
+
 def seeds_for_ranking() -> dict[str, int]:
     """Each adjacent pair's rule decides a true difference of MINIMUM_RANKING_EFFECT with power 0.8 at alpha 0.01
     (ReLU-softsign 24 seeds, softsign-tanh 7, tanh-sigmoid 48); an activation gets the most its pairs need."""
@@ -170,7 +180,7 @@ FAST = Protocol(
     error_key="test_error")
 FULL = Protocol(
     inputs=3 * 32 * 32, classes=10, width=1000, lr=0.1, steps=20_000,
-    ranking_seeds={act: 8 for act in RANKED}, sweep_seeds=0, loss_window=200,
+    ranking_seeds={act: FULL_RANKING_SEEDS for act in RANKED}, sweep_seeds=0, loss_window=200,
     saturation_lr=0.1, saturation_steps=5_000, saturation_seeds=5, probe_every=50,
     error_key="cifar10_test_error")
 
@@ -197,6 +207,14 @@ def data_facts(scale: str, request: pytest.FixtureRequest) -> dict[str, bool]:
     if scale == "fast":
         return {}
     return {"cifar10_official_checksums": request.getfixturevalue("cifar10").checksums.official}
+
+
+@pytest.fixture(scope="module")
+def data_provenance(scale: str, request: pytest.FixtureRequest, base_seed: int) -> str:
+    """Where the data came from, in words, for the records that keep a result."""
+    if scale == "fast":
+        return f"generated: smooth-teacher tasks drawn from base seed {base_seed}"
+    return request.getfixturevalue("cifar10").provenance
 
 
 @pytest.fixture(scope="module")
@@ -304,8 +322,8 @@ def majority_class_error(task: Dataset, classes: int) -> Tensor:
     return 100 * (1 - counts.amax(-1).double() / task.y_test.shape[-1])
 
 
-def check_pair(evidence, deep: dict[str, Deep], task: Dataset, data_facts: dict[str, bool], better: str,
-               worse: str) -> None:
+def check_pair(evidence, deep: dict[str, Deep], task: Dataset, data_facts: dict[str, bool], data_provenance: str,
+               better: str, worse: str) -> None:
     protocol = deep[better].protocol
     name = f"{worse} - {better} test error (points)"
     decision = outperforms(*paired(deep, better, worse), name)
@@ -318,30 +336,39 @@ def check_pair(evidence, deep: dict[str, Deep], task: Dataset, data_facts: dict[
                      diverged_nets=sum(int(d.diverged.sum()) for d in deep.values()),
                      loss_window_steps=protocol.loss_window, steps=protocol.steps, learning_rate=protocol.lr,
                      **data_facts)
+    evidence.describe(data=data_provenance)
     evidence.conclude(decision, null=control)
 
 
-@RANKING.check(expected="supported", scales=("fast", "full"))
-def test_relu_outperforms_softsign(scale, evidence, deep, task, data_facts):
+@RANKING.check(expected="supported", scales=("fast", "full"),
+               reason={"full": "the fast scale, where ReLU leads softsign by about 2.6 points; Glorot & Bengio's "
+                               "Table 1 has no ReLU column and no source in CLAIMS.md sets ReLU beside softsign, so "
+                               "no published number predicts the gap's size"})
+def test_relu_outperforms_softsign(scale, evidence, deep, task, data_facts, data_provenance):
     """From the standard init the ReLU nets start slowest (each ReLU layer keeps a sixth of the signal's variance,
     a tanh or softsign layer a third), their loss flat for the first 200 steps; they overtake by the end. The
     training-loss curves in the evidence show it; at mid-training the ReLU nets still trail."""
-    check_pair(evidence, deep, task, data_facts, "relu", "softsign")
+    check_pair(evidence, deep, task, data_facts, data_provenance, "relu", "softsign")
 
 
-@RANKING.check(expected={"fast": "refuted", "full": "supported"}, scales=("fast", "full"),
+@RANKING.check(expected={"fast": "refuted", "full": "inconclusive"}, scales=("fast", "full"),
                reason={"fast": "at this scale tanh nets end with a lower test error than softsign nets, presumably "
                                "because from the small standard init both work near 0, where softsign (slope 1 - 2|x|) "
                                "shrinks the signal more than tanh (slope 1 - x^2); softsign's gentler saturation, "
                                "which the paper credits, has 2.5 epochs here against the paper's millions of updates "
-                               "to tell"})
-def test_softsign_outperforms_tanh(scale, evidence, deep, task, data_facts):
-    check_pair(evidence, deep, task, data_facts, "softsign", "tanh")
+                               "to tell",
+                       "full": "Glorot & Bengio's own CIFAR-10 errors, softsign 55.78 and tanh 55.9, are 0.12 points "
+                               "apart: some 1,570 seeds would be needed to decide a gap that small at the assumed "
+                               f"spread, and the {FULL_RANKING_SEEDS} cannot"})
+def test_softsign_outperforms_tanh(scale, evidence, deep, task, data_facts, data_provenance):
+    check_pair(evidence, deep, task, data_facts, data_provenance, "softsign", "tanh")
 
 
-@RANKING.check(expected="supported", scales=("fast", "full"))
-def test_tanh_outperforms_sigmoid(scale, evidence, deep, task, data_facts):
-    check_pair(evidence, deep, task, data_facts, "tanh", "sigmoid")
+@RANKING.check(expected="supported", scales=("fast", "full"),
+               reason={"full": "Glorot & Bengio's CIFAR-10 errors: tanh 55.9 against sigmoid 57.28, the gap the "
+                               "full-scale seeds are sized to decide; at fast scale tanh leads by about 43 points"})
+def test_tanh_outperforms_sigmoid(scale, evidence, deep, task, data_facts, data_provenance):
+    check_pair(evidence, deep, task, data_facts, data_provenance, "tanh", "sigmoid")
 
 
 def moved_less(by_gain: dict[str, Tensor], gain: float, alpha: float = ALPHA) -> Decision:
@@ -415,16 +442,19 @@ def top_layer_saturates(history: History, x: Tensor) -> Decision:
                   name=f"{act} top layer toward 0, lower layers near or above half")
 
 
-@TOP_LAYER_SATURATION.check(expected="supported", scales=("fast", "full"))
+@TOP_LAYER_SATURATION.check(expected="supported", scales=("fast", "full"),
+                            reason={"full": "Glorot & Bengio's Fig. 2: the top hidden layer of the 4-layer sigmoid net "
+                                            "falls to 0 within the first epoch and the lower layers stay near 0.5"})
 def test_sigmoid_top_hidden_layer_saturates_early_while_lower_layers_stay_near_half(scale, evidence, saturation,
-                                                                                    data_facts):
+                                                                                    data_facts, data_provenance):
     histories, x = saturation.histories, saturation.x
     decision = top_layer_saturates(histories["sigmoid"], x)
     control = top_layer_saturates(histories["tanh"], x)
     p = saturation.protocol
     evidence.describe(model=f"MLP of {SATURATION_DEPTH} hidden layers of {p.width}, the standard uniform init",
                       learning_rate=p.saturation_lr, budget=f"{p.saturation_steps} steps", seeds=p.saturation_seeds,
-                      evaluation="each hidden layer's mean activation, as a fraction of the activation's range")
+                      evaluation="each hidden layer's mean activation, as a fraction of the activation's range",
+                      data=data_provenance)
     evidence.measure(probe_steps=histories["sigmoid"].probe_steps, steps=saturation.protocol.saturation_steps,
                      learning_rate=saturation.protocol.saturation_lr,
                      **{f"{act}_layer_means": history.act_mean.mean(-1).T for act, history in histories.items()},

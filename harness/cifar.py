@@ -84,6 +84,12 @@ class Cifar10:
                        self.y_test[pick_test], self.classes, self.checksums, seed)
 
     @property
+    def provenance(self) -> str:
+        """Which CIFAR-10 files a result came from, in words, for the records that keep it."""
+        files = "the official files" if self.checksums.official else "re-encoded files (not the official checksums)"
+        return f"CIFAR-10, {files}, SHA-256 of their MD5s {self.checksums.digest[:16]}"
+
+    @property
     def fingerprint(self) -> str:
         """The files' digest, and for a subset its sizes and seed, so that results are keyed by the data used."""
         if self.subset_seed is None:

@@ -31,7 +31,8 @@ class Claim:
 
         `expected` is the verdict the harness commits to, one for all scales or one
         per scale, or "machine-dependent" where runs on two machines disagreed; `reason`
-        (likewise) says why, and is required whenever anything but supported is expected.
+        (likewise) says why, and is required whenever anything but supported is expected,
+        and at full scale always: there it is the basis of a prediction until a run measures it.
         """
         per_scale = {s: expected for s in scales} if isinstance(expected, str) else dict(expected)
         reasons = {s: reason for s in scales} if isinstance(reason, str) else dict(reason)
@@ -42,6 +43,10 @@ class Claim:
                 raise ValueError(f"{self.id}: expected verdict given for scale {scale!r}, which the check does not run")
             if verdict != Verdict.SUPPORTED and not reasons.get(scale):
                 raise ValueError(f"{self.id}: expecting {verdict!r} needs a reason= saying why")
+            if scale == "full" and not reasons.get(scale):
+                raise ValueError(f"{self.id}: a full-scale expectation is a prediction until a run measures it; "
+                                 "give reason={'full': ...} with its basis (the document's numbers, the literature, "
+                                 "the fast-scale result, what the seeds can decide)")
         params = [pytest.param(s, marks=SCALE_MARKS[s], id=s) for s in scales]
 
         def decorate(fn: Callable) -> Callable:

@@ -5,17 +5,21 @@ from collections import defaultdict
 from typing import Iterable
 
 from harness.claim import SCALES
+from harness.store import FULL, stored_for
 
 SKIP_REASON_WIDTH = 90   # characters of a skip reason the ledger shows
 
 
-def _scale_cell(records: list[dict]) -> str:
+def _scale_cell(records: list[dict], stored: list[dict]) -> str:
+    ran = [r for r in records if r["verdict"] != "skipped"]
+    if not ran and stored:   # measured by an earlier run, kept in the full-scale store
+        verdicts, where = "/".join(dict.fromkeys(e["verdict"] for e in stored)), stored[0]["provenance"]
+        return f"measured {verdicts} ({where['device'].split()[0]} {where['date']})"
     if not records:
         return "-"
-    if all(r["verdict"] == "skipped" for r in records):
+    if not ran:
         # what the claim module commits to there is a prediction until a run measures it
-        return f"skipped, predicts {'/'.join(dict.fromkeys(r['expected'] for r in records if r.get('expected')))}"
-    ran = [r for r in records if r["verdict"] != "skipped"]
+        return f"predicted {'/'.join(dict.fromkeys(r['expected'] for r in records if r.get('expected')))}"
     verdicts = "/".join(dict.fromkeys(r["verdict"] for r in ran))
     mark = "ok" if all(r["passed"] for r in ran) else "FAIL"
     return f"{verdicts} {mark}"
@@ -64,13 +68,17 @@ def multiplicity(records: list[dict]) -> str:
             f"per side, not adjusted for multiplicity: at most {sum(alphas):.2g} false supports expected by chance")
 
 
-def ledger_lines(records: Iterable[dict]) -> list[str]:
+def ledger_lines(records: Iterable[dict], store: dict | None = None) -> list[str]:
+    """The ledger; a scale that did not run shows the verdicts `store` (the full-scale store) keeps for it."""
     records = list(records)
     by_claim: dict[str, list[dict]] = defaultdict(list)
     # headline checks (those expected to be supported) first, so the order does not follow completion order
     for r in sorted(records, key=lambda r: (r.get("expected") != "supported", r["check"])):
         by_claim[r["claim"]].append(r)
-    cells = {claim: [_scale_cell([r for r in rs if r["scale"] == s]) for s in SCALES] for claim, rs in by_claim.items()}
+    def stored(claim: str, scale: str) -> list[dict]:
+        return stored_for(store, claim) if store and scale == FULL else []
+    cells = {claim: [_scale_cell([r for r in rs if r["scale"] == s], stored(claim, s)) for s in SCALES]
+             for claim, rs in by_claim.items()}
     width = max([len(c) for c in by_claim] + [len("claim")])
     cell_width = max([len(cell) for row in cells.values() for cell in row] + [24])
     header = "  ".join(f"{scale:<{cell_width}}" for scale in SCALES)

@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 import torch
 
-from harness import baseline, cifar, devices
+from harness import baseline, cifar, devices, store
 from harness.evidence import ClaimCheckFailed, Evidence, junit_properties, versions
 from harness.files import folder_problem
 from harness.ledger import ledger_lines
@@ -27,6 +27,8 @@ DATA_OPTION = "--data-dir"
 DOWNLOAD_OPTION = "--download"
 BASELINE_OPTION = "--claims-baseline"
 BASELINE_UPDATE_OPTION = "--claims-baseline-update"
+STORE_OPTION = "--claims-store"
+STORE_UPDATE_OPTION = "--claims-store-update"
 DATA_VARIABLE = "CLAIMS_DATA"     # the environment variable --data-dir falls back on
 DEFAULT_DATA = "data"
 # One torch thread per process unless OMP_NUM_THREADS says otherwise: the fast experiments' tensors are too small
@@ -59,6 +61,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="compare verdicts and numbers with the baseline FILE; the run fails on drift")
     group.addoption(BASELINE_UPDATE_OPTION, action="store_true",
                     help=f"write (or refresh) the {BASELINE_OPTION} FILE from this run instead of comparing")
+    group.addoption(STORE_OPTION, default=None, metavar="FILE",
+                    help=f"the measured full-scale verdicts (default: {store.DEFAULT_PATH} under the rootdir): "
+                         "shown for checks that do not run, compared with those that do")
+    group.addoption(STORE_UPDATE_OPTION, action="store_true",
+                    help=f"keep this run's full-scale verdicts, with their provenance, in the {STORE_OPTION} FILE")
 
 
 class DataDir:
@@ -109,7 +116,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "(it is made if missing).")
     config.stash[DATA_DIR] = DataDir(config)
     if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(Ledger(config, stored_baseline(config)), "claims-ledger")
+        config.pluginmanager.register(Ledger(config, stored_baseline(config), full_scale_store(config)),
+                                      "claims-ledger")
 
 
 def base_seed_of(config: pytest.Config) -> int:
@@ -129,6 +137,19 @@ def stored_baseline(config: pytest.Config) -> dict | None:
             return None
         return baseline.read_baseline(Path(path))
     except baseline.BaselineError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def store_path(config: pytest.Config) -> Path:
+    given = config.getoption(STORE_OPTION)
+    return Path(given) if given else config.rootpath / store.DEFAULT_PATH
+
+
+def full_scale_store(config: pytest.Config) -> dict:
+    """The measured full-scale verdicts this run shows and is compared with (empty when there is no store)."""
+    try:
+        return store.read_store(store_path(config))
+    except store.StoreError as error:
         raise pytest.UsageError(str(error)) from None
 
 
@@ -154,7 +175,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             scale = item.callspec.params["scale"]
             item.user_properties.append((CHECK_KEY, json.dumps({
                 "claim": marker.kwargs["claim"].id, "check": item.originalname, "test": item.name, "scale": scale,
-                "expected": marker.kwargs["expected"][scale]})))
+                "expected": marker.kwargs["expected"][scale],
+                "expected_reason": marker.kwargs["reason"].get(scale, "")})))
 
 
 @pytest.fixture(scope="session")
@@ -271,10 +293,12 @@ def failure_message(report: pytest.TestReport) -> str:
 class Ledger:
     """Gathers evidence records on whichever process prints (the xdist controller, or the only process)."""
 
-    def __init__(self, config: pytest.Config, stored_baseline: dict | None) -> None:
+    def __init__(self, config: pytest.Config, stored_baseline: dict | None, full_scale: dict) -> None:
         self.config = config
         self.records: list[dict] = []
         self.baseline = stored_baseline
+        self.store = full_scale
+        self.store_lines: list[str] = []
         self.baseline_lines: list[str] = []
         self.write_problems: list[str] = []
         self.failures: dict[str, str] = {}  # node id -> why its call failed, until its evidence arrives at teardown
@@ -327,12 +351,13 @@ class Ledger:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write the report and the baseline (or compare with it); a run that could not write what it was asked to,
         or whose numbers drifted, fails."""
-        self.ledger = ledger_lines(self.records)
+        self.ledger = ledger_lines(self.records, self.store)
         report = self.config.getoption(REPORT_OPTION)
         if report and self.records:
             self.report_folder = self.write_full_report(Path(report))
         if self.config.getoption(BASELINE_OPTION) is not None:
             self.drifted = self.use_baseline(Path(self.config.getoption(BASELINE_OPTION)))
+        self.drifted |= self.use_store()
         if (self.write_problems or self.drifted) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -350,9 +375,27 @@ class Ledger:
         self.baseline_lines = baseline.comparison_lines(comparison, path)
         return bool(comparison.drifts)
 
+    def use_store(self) -> bool:
+        """Keep this run's full-scale verdicts in the store, or compare them with it; True when one differs."""
+        path = store_path(self.config)
+        if self.config.getoption(STORE_UPDATE_OPTION):
+            device, seed = baseline.device_name(self.config.stash[DEVICE]), base_seed_of(self.config)
+            try:
+                store.write_store(path, store.updated(self.store, self.records, device, versions(), seed))
+                self.store_lines = [f"kept {len(store.measured_full(self.records))} full-scale verdicts of this run, "
+                                    f"with their provenance, in {path}"]
+            except store.StoreError as error:
+                self.tell(str(error))
+            return False
+        differing = store.disagreements(self.store, self.records)
+        if differing:
+            self.store_lines = [f"full-scale verdicts that differ from {path} (so this run fails; keep the new ones "
+                                f"with {STORE_UPDATE_OPTION} once they are understood):", *differing]
+        return bool(differing)
+
     def write_full_report(self, folder: Path) -> Path | None:
         try:
-            return write_report(folder, self.records, self.ledger)
+            return write_report(folder, self.records, self.ledger, self.store)
         except OSError as error:
             self.tell(f"could not write the report in {folder}: {error.strerror or error}.")
             return None
@@ -376,3 +419,5 @@ class Ledger:
             terminalreporter.section(f"claims baseline {self.config.getoption(BASELINE_OPTION)}")
             for line in self.baseline_lines:
                 terminalreporter.write_line(line)
+        for line in self.store_lines:
+            terminalreporter.write_line(line)

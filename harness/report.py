@@ -13,6 +13,7 @@ from typing import Callable
 from harness.claim import SCALES
 from harness.files import write_atomically, write_bytes_atomically
 from harness.plots import DOCUMENT_SETTING, SETTING, Drawn, Plot, draw_plots, where_from
+from harness.store import EMPTY, FULL, described, stored_for
 from harness.verdicts import control_supported
 
 PLOTS = "plots"          # the PNGs' folder, inside the report's
@@ -75,22 +76,26 @@ def _others(r: dict) -> list[tuple[str, str]]:
             if k not in r["document"] and k not in (SETTING, DOCUMENT_SETTING)]
 
 
-def _at_scale(records: list[dict], scale: str) -> tuple[str, str]:
-    """(the verdicts at this scale, "pass", "FAIL", "skipped" or "-" when the scale did not run)."""
+def _at_scale(records: list[dict], scale: str, stored: list[dict] = ()) -> tuple[str, str]:
+    """(the verdicts at this scale, "pass", "FAIL", "measured earlier" (from the full-scale store), "skipped" with
+    the expectation as a prediction, or "-" when the scale did not run)."""
     here = [r for r in records if r["scale"] == scale]
     ran = [r for r in here if r["verdict"] != "skipped"]
+    if not ran and stored and scale == FULL:
+        return "/".join(dict.fromkeys(e["verdict"] for e in stored)), "measured earlier"
     if not ran:
-        return ("skipped", "skipped") if here else ("-", "-")
+        expected = "/".join(dict.fromkeys(r["expected"] for r in here if r.get("expected")))
+        return (f"predicted {expected}", "skipped") if here else ("-", "-")
     verdicts = "/".join(dict.fromkeys(r["verdict"] for r in ran))
     return verdicts, "pass" if all(r["passed"] for r in ran) else "FAIL"
 
 
-def _summary(claims: list[tuple[str, list[dict]]]) -> list[tuple[str, list[tuple[str, str]], str]]:
+def _summary(claims: list[tuple[str, list[dict]]], store: dict) -> list[tuple[str, list[tuple[str, str]], str]]:
     """Per claim: its (verdicts, status) at each scale, and "FAIL" if any check missed its expected verdict,
     else "pass" if any ran, else "skipped"."""
     rows = []
     for claim, checks in claims:
-        cells = [_at_scale(checks, s) for s in SCALES]
+        cells = [_at_scale(checks, s, _stored(store, claim, checks)) for s in SCALES]
         statuses = {status for _, status in cells}
         rows.append((claim, cells, "FAIL" if "FAIL" in statuses else "pass" if "pass" in statuses else "skipped"))
     return rows
@@ -99,6 +104,20 @@ def _summary(claims: list[tuple[str, list[dict]]]) -> list[tuple[str, list[tuple
 def _claims(records: list[dict]) -> list[tuple[str, list[dict]]]:
     return [(c, sorted((r for r in records if r["claim"] == c), key=lambda r: (r["check"], SCALES.index(r["scale"]))))
             for c in sorted({r["claim"] for r in records})]
+
+
+def _stored(store: dict, claim: str, checks: list[dict]) -> list[dict]:
+    """The store's measured full-scale entries of this claim's checks that did not run at full scale here."""
+    ran = {r.get("test", r["check"]) for r in checks if r["scale"] == FULL and r["verdict"] != "skipped"}
+    return [e for e in stored_for(store, claim) if e["test"] not in ran]
+
+
+def _stored_line(entry: dict) -> str:
+    e = entry["effect"]
+    lo, hi = e["interval"]
+    return (f"{entry['test']}: {entry['verdict']}, {e['effect_name']} = {_number(e['effect'])} "
+            f"[{_number(lo)}, {_number(hi)}] vs {_number(e['threshold'])} (n = {e['n']}); measured on "
+            f"{described(entry)}; data: {entry['provenance']['data']}")
 
 
 def _about(checks: list[dict]) -> dict | None:
@@ -265,10 +284,16 @@ def _decision_line(label: str, d: dict) -> str:
             f"{_interval(d)} vs {_number(d['threshold'])} ({d['rule']}; n = {d['n']}{p}{_detectable(d)})")
 
 
+def _prediction(r: dict) -> list[str]:
+    """A skipped check's expectation, said as what it is: a prediction no run here has measured, with its basis."""
+    basis = f" Basis: {r['expected_reason']}" if r.get("expected_reason") else ""
+    return [f"Predicted {r['expected']} (no run here measured it).{basis}"] if r.get("expected") else []
+
+
 def _check_section(r: dict) -> list[str]:
     head = f"### `{check_label(r)}` ({r['scale']})"
     if r["verdict"] == "skipped":
-        return [head, "", f"Skipped: {r.get('skip_reason', '')}", ""]
+        return [head, "", f"Skipped: {r.get('skip_reason', '')}", "", *_prediction(r), ""]
     mark = "as expected" if r["passed"] else "**differs from the expected verdict**"
     lines = [head, "", f"Verdict **{r['verdict']}**, expected {r['expected']}: {mark}."]
     if r.get("expected_reason"):
@@ -308,15 +333,15 @@ def _md_legend() -> list[str]:
     return ["**Legend.**", "", *[f"- **{term}**: {text}" for term, text in LEGEND], ""]
 
 
-def _md_summary(claims: list[tuple[str, list[dict]]]) -> list[str]:
-    rows = [f"| [{claim}](#{claim}) | " + " | ".join(v for v, _ in cells) + f" | {result} |"
-            for claim, cells, result in _summary(claims)]
+def _md_summary(claims: list[tuple[str, list[dict]]], store: dict) -> list[str]:
+    rows = [f"| [{claim}](#{claim}) | " + " | ".join(_md_cell(v, st) for v, st in cells) + f" | {result} |"
+            for claim, cells, result in _summary(claims, store)]
     return ["## Verdicts by scale", "", f"| claim | {' | '.join(SCALES)} | checks as expected |",
             "|---|" + "---|" * (len(SCALES) + 1), *rows, ""]
 
 
 def _md_cell(verdicts: str, status: str) -> str:
-    return f"{verdicts} ({status})" if status in ("pass", "FAIL") else verdicts
+    return f"{verdicts} ({status})" if status in ("pass", "FAIL", "measured earlier") else verdicts
 
 
 def _by_label(checks: list[dict]) -> dict[str, list[dict]]:
@@ -327,25 +352,37 @@ def _by_label(checks: list[dict]) -> dict[str, list[dict]]:
     return labelled
 
 
-def _md_verdicts(checks: list[dict]) -> list[str]:
-    rows = [f"| `{label}` | " + " | ".join(_md_cell(*_at_scale(records, s)) for s in SCALES) + " |"
+def _md_verdicts(checks: list[dict], stored: list[dict]) -> list[str]:
+    rows = [f"| `{label}` | " + " | ".join(_md_cell(*_at_scale(records, s, _of(stored, records)))
+                                          for s in SCALES) + " |"
             for label, records in _by_label(checks).items()]
-    return [f"| check | {' | '.join(SCALES)} |", "|---|" + "---|" * len(SCALES), *rows, ""]
+    lines = [f"| check | {' | '.join(SCALES)} |", "|---|" + "---|" * len(SCALES), *rows, ""]
+    if stored:
+        lines += ["Full scale, measured earlier (kept in the full-scale store):", "",
+                  *(f"- {_stored_line(e)}" for e in stored), ""]
+    return lines
 
 
-def report_markdown(records: list[dict], ledger: list[str], drawn: Drawn | None = None) -> str:
+def _of(stored: list[dict], records: list[dict]) -> list[dict]:
+    """The stored entries of one check's records."""
+    tests = {r.get("test", r["check"]) for r in records}
+    return [e for e in stored if e["test"] in tests]
+
+
+def report_markdown(records: list[dict], ledger: list[str], drawn: Drawn | None = None,
+                    store: dict | None = None) -> str:
     """report.md: the findings (does each claim hold?) and their legend, a table of verdicts by scale and the
     ledger, then one section per claim with its quote, statement, verdicts, plots (PNG files under plots/) and every
     check's evidence."""
-    drawn = drawn or Drawn([], [])
+    drawn, store = drawn or Drawn([], []), store or EMPTY
     claims = _claims(records)
     lines = ["# Claims report", "", *_md_findings(claims), *_md_legend(), _overview(records), "",
-             *[f"*{note}*\n" for note in drawn.notes], *_md_summary(claims), "```", *ledger, "```", ""]
+             *[f"*{note}*\n" for note in drawn.notes], *_md_summary(claims, store), "```", *ledger, "```", ""]
     for claim, checks in claims:
         lines += [f"## {claim}", ""]
         if about := _about(checks):
             lines += [f"> {about['quote']}", f"> ({about['source']})", "", f"Statement: {about['statement']}", ""]
-        lines += _md_verdicts(checks) + _md_plots(drawn.of(claim))
+        lines += _md_verdicts(checks, _stored(store, claim, checks)) + _md_plots(drawn.of(claim))
         for r in checks:
             lines += _check_section(r)
     if plots := drawn.of(None):
@@ -409,24 +446,32 @@ def _html_legend() -> list[str]:
     return ['<dl class="legend">', *terms, "</dl>"]
 
 
-def _html_summary(claims: list[tuple[str, list[dict]]]) -> list[str]:
+def _html_summary(claims: list[tuple[str, list[dict]]], store: dict) -> list[str]:
     rows = [f'<tr><td><a href="#{escape(claim)}">{escape(claim)}</a></td>'
-            + "".join(f"<td>{_badge(v)}</td>" for v, _ in cells) + f"<td>{_status(result)}</td></tr>"
-            for claim, cells, result in _summary(claims)]
+            + "".join(f"<td>{_badge(v)}{_earlier(st)}</td>" for v, st in cells) + f"<td>{_status(result)}</td></tr>"
+            for claim, cells, result in _summary(claims, store)]
     head = "".join(f"<th>{s}</th>" for s in SCALES)
     return ['<h2 id="verdicts-by-scale">Verdicts by scale</h2>',
             f'<table class="summary"><tr><th>claim</th>{head}<th>checks as expected</th></tr>', *rows, "</table>"]
 
 
-def _html_verdicts(checks: list[dict]) -> list[str]:
+def _earlier(status: str) -> str:
+    return ' <span class="skipped">measured earlier</span>' if status == "measured earlier" else ""
+
+
+def _html_verdicts(checks: list[dict], stored: list[dict]) -> list[str]:
     rows = []
     for label, records in _by_label(checks).items():
-        cells = [_at_scale(records, s) for s in SCALES]
+        cells = [_at_scale(records, s, _of(stored, records)) for s in SCALES]
         rows.append(f"<tr><td><code>{escape(label)}</code></td>"
                     + "".join(f"<td>{_badge(v)} {_status(st) if st not in ('-', 'skipped') else ''}</td>"
                               for v, st in cells) + "</tr>")
     head = "".join(f"<th>{s}</th>" for s in SCALES)
-    return [f'<table class="verdicts"><tr><th>check</th>{head}</tr>', *rows, "</table>"]
+    lines = [f'<table class="verdicts"><tr><th>check</th>{head}</tr>', *rows, "</table>"]
+    if stored:
+        lines += ["<p>Full scale, measured earlier (kept in the full-scale store):</p><ul>",
+                  *(f"<li>{escape(_stored_line(e))}</li>" for e in stored), "</ul>"]
+    return lines
 
 
 def _html_decisions(r: dict) -> list[str]:
@@ -470,7 +515,8 @@ def _html_check(r: dict) -> list[str]:
     head = [f'<div class="check{" failed" if failed else ""}">',
             f"<h3><code>{escape(check_label(r))}</code> ({escape(r['scale'])})</h3>"]
     if r["verdict"] == "skipped":
-        return head + [f"<p>{_badge('skipped')} {escape(r.get('skip_reason', ''))}</p>", "</div>"]
+        return head + [f"<p>{_badge('skipped')} {escape(r.get('skip_reason', ''))}</p>",
+                       *(f'<p class="why">{escape(line)}</p>' for line in _prediction(r)), "</div>"]
     mark = ('<span class="pass">as expected</span>' if r["passed"]
             else '<span class="FAIL">differs from the expected verdict</span>')
     lines = head + [f"<p>Verdict {_badge(r['verdict'])}, expected {escape(r['expected'])}: {mark}.</p>"]
@@ -491,27 +537,28 @@ def _html_plots(plots: list[Plot]) -> list[str]:
             f"<figcaption>{escape(_caption(p))}</figcaption></figure>" for p in plots]
 
 
-def _html_claim(claim: str, checks: list[dict], plots: list[Plot]) -> list[str]:
+def _html_claim(claim: str, checks: list[dict], plots: list[Plot], stored: list[dict]) -> list[str]:
     lines = [f'<section class="claim" id="{escape(claim)}">', f"<h2>{escape(claim)}</h2>"]
     if about := _about(checks):
         lines += [f"<blockquote>{escape(about['quote'])}<cite>{escape(about['source'])}</cite></blockquote>",
                   f"<p><strong>Statement.</strong> {escape(about['statement'])}</p>"]
-    lines += _html_verdicts(checks) + _html_plots(plots)
+    lines += _html_verdicts(checks, stored) + _html_plots(plots)
     for r in checks:
         lines += _html_check(r)
     return lines + ["</section>"]
 
 
-def report_html(records: list[dict], ledger: list[str], drawn: Drawn | None = None) -> str:
+def report_html(records: list[dict], ledger: list[str], drawn: Drawn | None = None,
+                store: dict | None = None) -> str:
     """report.html: report.md's content, self-contained (inline style, plots as data URIs), verdicts in colour."""
-    drawn = drawn or Drawn([], [])
+    drawn, store = drawn or Drawn([], []), store or EMPTY
     claims = _claims(records)
     body = ["<h1>Claims report</h1>", *_html_findings(claims), *_html_legend(),
             f'<p class="meta">{escape(_overview(records))}</p>',
-            *[f'<p class="note">{escape(note)}</p>' for note in drawn.notes], *_html_summary(claims),
+            *[f'<p class="note">{escape(note)}</p>' for note in drawn.notes], *_html_summary(claims, store),
             "<details><summary>The ledger</summary><pre>", *map(escape, ledger), "</pre></details>"]
     for claim, checks in claims:
-        body += _html_claim(claim, checks, drawn.of(claim))
+        body += _html_claim(claim, checks, drawn.of(claim), _stored(store, claim, checks))
     if plots := drawn.of(None):
         body += [f'<section id="activations"><h2>{ACTIVATIONS_SECTION}</h2>', *_html_plots(plots), "</section>"]
     return "\n".join(['<!doctype html>', '<html lang="en"><head><meta charset="utf-8">',
@@ -533,11 +580,12 @@ def write_plots(directory: Path, drawn: Drawn) -> None:
             stale.unlink()
 
 
-def write_report(directory: Path, records: list[dict], ledger: list[str]) -> Path:
-    """claims.json, the plots, report.md and report.html, each written atomically; returns the folder."""
+def write_report(directory: Path, records: list[dict], ledger: list[str], store: dict | None = None) -> Path:
+    """claims.json, the plots, report.md and report.html, each written atomically; returns the folder. `store`: the
+    measured full-scale verdicts shown for checks that did not run at full scale."""
     write_claims_json(directory, records)
     drawn = draw_plots(records)
     write_plots(directory, drawn)
-    write_atomically(directory / "report.md", report_markdown(records, ledger, drawn))
-    write_atomically(directory / "report.html", report_html(records, ledger, drawn))
+    write_atomically(directory / "report.md", report_markdown(records, ledger, drawn, store))
+    write_atomically(directory / "report.html", report_html(records, ledger, drawn, store))
     return directory

@@ -18,32 +18,18 @@ ROOT = Path(__file__).resolve().parent.parent
 FULL_CHECKS = 7
 
 
-SHRINK_THE_PROTOCOL = """
-from dataclasses import replace
-
-def pytest_collection_modifyitems(items):
-    for module in {item.module for item in items}:
-        module.FULL = replace(module.FULL, epochs=1, width=4, batch_size=16, eval_batch=12)
-"""
-
-
-@pytest.fixture
-def tiny_protocol(pytester: pytest.Pytester) -> None:
-    """A plugin, loaded with -p tiny_protocol, that shrinks the claim module's full-scale settings to one epoch
-    of width-4 nets after collection (whatever name the module was imported under)."""
-    pytester.makepyfile(tiny_protocol=SHRINK_THE_PROTOCOL)
-    pytester.syspathinsert()
+TINY = ("-p", "benchmarks.tiny_full_scale")   # the full-scale protocol shrunk to one epoch of width-4 nets, 2 seeds
 
 
 def run_full_depth_checks(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, list[dict]]:
     report = pytester.path / "report"
     result = pytester.runpytest(str(ROOT / "claims" / "test_depth.py"), "-m", "slow", "--device", "cpu",
                                 "-o", f"cache_dir={pytester.path / 'cache'}", "--claims-report", str(report),
-                                "-p", "tiny_protocol", *args)
+                                *TINY, *args)
     return result, json.loads((report / "claims.json").read_text())
 
 
-def test_full_scale_depth_checks_run_end_to_end_and_a_second_run_reads_the_cache(pytester, tiny_protocol):
+def test_full_scale_depth_checks_run_end_to_end_and_a_second_run_reads_the_cache(pytester):
     write_tiny_cifar(pytester.path / "data")
     data = ("--data-dir", str(pytester.path / "data"))
     result, records = run_full_depth_checks(pytester, *data)
@@ -56,16 +42,16 @@ def test_full_scale_depth_checks_run_end_to_end_and_a_second_run_reads_the_cache
     assert accuracy["measured"]["cifar10_official_checksums"] is False
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == FULL_CHECKS and "error" not in outcomes
-    assert "CIFAR-10 depth sweep: relu, 1 blocks, seed 1 of 3, epoch 1/1" in result.stdout.str() + result.stderr.str()
+    assert "CIFAR-10 depth sweep: relu, 1 blocks, seed 1 of 2, epoch 1/1" in result.stdout.str() + result.stderr.str()
 
     again, records_again = run_full_depth_checks(pytester, *data)
     assert "CIFAR-10 depth sweep: " not in again.stdout.str() + again.stderr.str(), "the cached sweep trained again"
     assert [r["measured"] for r in records_again] == [r["measured"] for r in records]
 
 
-def test_full_scale_checks_skip_without_cifar_and_say_where_to_put_it(pytester, tiny_protocol):
+def test_full_scale_checks_skip_without_cifar_and_say_where_to_put_it(pytester):
     result = pytester.runpytest(str(ROOT / "claims" / "test_depth.py"), "-m", "slow", "--device", "cpu",
                                 "--data-dir", str(pytester.path / "nowhere"), "-p", "no:cacheprovider", "-rs",
-                                "-p", "tiny_protocol")
+                                *TINY)
     result.assert_outcomes(skipped=FULL_CHECKS)
     result.stdout.fnmatch_lines(["*CIFAR-10 is not in *nowhere*cifar-10-batches-py*--download*"])

@@ -134,7 +134,7 @@ def test_a_report_folder_lost_mid_run_is_one_sentence_and_the_checks_still_count
 
 
 FULL_SCALE = CHECKS + '''
-@TOY.check(expected="supported", scales=("full",))
+@TOY.check(expected="supported", scales=("full",), reason="the toy's own numbers")
 def test_needs_cifar(scale, evidence, request):
     request.getfixturevalue("cifar10")
     conclude(evidence, [1.9, 2.1, 2.0])
@@ -145,7 +145,7 @@ def test_a_missing_dataset_skips_the_full_scale_check_with_the_reason(project):
     project.makepyfile(test_toy=FULL_SCALE)
     result = run(project, "--device", "cpu", "--data-dir", "nowhere", "--claims-report", "out")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["toy-claim*skipped*skipped: CIFAR-10 is not in nowhere*(no such folder): put the*..."])
+    result.stdout.fnmatch_lines(["toy-claim*predicted supported*skipped: CIFAR-10 is not in nowhere*(no such folder): put the*..."])
     (record,) = json.loads((project.path / "out" / "claims.json").read_text())
     assert record["verdict"] == "skipped" and record["skip_reason"].endswith(
         "or pass --download to fetch it. (that folder came from --data-dir nowhere)")

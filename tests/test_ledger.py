@@ -28,4 +28,4 @@ def test_a_scale_that_did_not_run_shows_its_expectation_as_a_prediction():
     skipped = [{"claim": "d", "check": f"test_{i}", "scale": "full", "verdict": "skipped", "passed": None,
                 "expected": expected, "skip_reason": "no GPU"} for i, expected in enumerate(["supported", "refuted"])]
     line = next(line for line in ledger_lines(skipped) if line.startswith("d "))
-    assert "skipped, predicts supported/refuted" in line
+    assert "predicted supported/refuted" in line

@@ -13,7 +13,7 @@ from harness.stats import exact_test, mean_test
 
 TOY = Claim(id="toy-claim", source="000.txt", quote="q", statement="s", document={"gap": 2.0})
 
-@TOY.check(expected="supported", scales=("fast", "full"))
+@TOY.check(expected="supported", scales=("fast", "full"), reason={"full": "the toy's fast result"})
 def test_gap_is_positive(scale, evidence):
     evidence.measure(gap=[1.9, 2.1, 2.0])
     evidence.conclude(mean_test([1.9, 2.1, 2.0], 0.0, name="gap"), null=mean_test([-2.0, -1.9, -2.1], 0.0))
@@ -109,6 +109,13 @@ def test_expecting_anything_but_supported_needs_a_reason(project):
     result = run(project, "-m", "fast")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*expecting 'refuted' needs a reason=*"])
+
+
+def test_a_full_scale_expectation_needs_its_basis(project):
+    project.makepyfile(test_toy=CLAIM_MODULE.replace(', reason={"full": "the toy\'s fast result"}', ""))
+    result = run(project, "-m", "fast")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*a full-scale expectation is a prediction until a run measures it*"])
 
 
 def test_evidence_outside_a_claim_check_says_how_to_declare_one(project):

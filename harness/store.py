@@ -1,0 +1,104 @@
+"""Measured full-scale verdicts, kept in the repository with where they came from.
+
+A full-scale check follows a document's protocol and takes minutes on a GPU box, so most runs (CI, a laptop)
+do not execute it. A run that did can keep its verdicts in a store file (`results/full_scale.json` by default)
+with --claims-store-update: per check, the verdict, the deciding effect and its provenance (device, date,
+versions, base seed, data). A later run that does not execute a stored check shows its stored verdict with that
+provenance; one that executes it and reaches another verdict fails, as drift, until the store is refreshed.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from harness.files import write_atomically
+
+FORMAT = 1
+DEFAULT_PATH = Path("results") / "full_scale.json"
+FULL = "full"
+ABOUT = ("Measured full-scale verdicts: each check's verdict, deciding effect and provenance, written by "
+         "pytest -m slow --claims-store-update. Runs that do not execute a check show its entry here.")
+
+
+EMPTY = {"format": FORMAT, "about": ABOUT, "checks": []}
+
+
+class StoreError(ValueError):
+    """A store file that cannot be used; the message is one sentence."""
+
+
+def _key(entry: dict) -> tuple[str, str]:
+    return entry["claim"], entry.get("test", entry["check"])
+
+
+def read_store(path: Path) -> dict:
+    """The store at `path`, empty when there is no such file; StoreError (one sentence) when it is not a store."""
+    if not path.exists():
+        return EMPTY
+    try:
+        store = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise StoreError(f"the full-scale store {path} cannot be read ({error}); restore it from git, or rewrite "
+                         "it with pytest -m slow --claims-store-update.") from None
+    if not isinstance(store, dict) or store.get("format") != FORMAT or not isinstance(store.get("checks"), list):
+        raise StoreError(f"{path} is not a full-scale store of format {FORMAT}; restore it from git, or rewrite it "
+                         "with pytest -m slow --claims-store-update.")
+    return store
+
+
+def provenance(device: str, versions: dict[str, str], base_seed: int, record: dict) -> dict[str, Any]:
+    data = record.get("protocol", {})
+    return {"device": device, "date": datetime.date.today().isoformat(), "versions": dict(versions),
+            "base_seed": base_seed, "data": data.get("data", data.get("task", ""))}
+
+
+def measured_full(records: Iterable[dict]) -> list[dict]:
+    """The records of full-scale checks that ran and decided."""
+    return [r for r in records if r["scale"] == FULL and r.get("decision") and r["verdict"] != "error"]
+
+
+def entry(record: dict, where: dict[str, Any]) -> dict:
+    decision = record["decision"]
+    return {"claim": record["claim"], "check": record["check"], "test": record.get("test", record["check"]),
+            "verdict": record["verdict"], "expected": record["expected"],
+            "effect": {key: decision[key] for key in ("effect_name", "effect", "interval", "threshold", "n")},
+            "provenance": where}
+
+
+def updated(store: dict, records: Iterable[dict], device: str, versions: dict[str, str], base_seed: int) -> dict:
+    """The store with this run's measured full-scale checks in place of their old entries."""
+    checks = {_key(e): e for e in store["checks"]}
+    for record in measured_full(records):
+        checks[_key(record)] = entry(record, provenance(device, versions, base_seed, record))
+    return {"format": FORMAT, "about": ABOUT, "checks": sorted(checks.values(), key=_key)}
+
+
+def write_store(path: Path, store: dict) -> None:
+    try:
+        write_atomically(path, json.dumps(store, indent=1, allow_nan=False) + "\n")
+    except OSError as error:
+        raise StoreError(f"could not write the full-scale store {path}: {error.strerror or error}.") from None
+
+
+def described(entry: dict) -> str:
+    """Where a stored verdict came from, in a few words: 'cpu (x86_64), 2026-11-29, torch 2.13.0, base seed 0'."""
+    where = entry["provenance"]
+    return (f"{where['device']}, {where['date']}, torch {where['versions'].get('torch', '?')}, "
+            f"base seed {where['base_seed']}")
+
+
+def disagreements(store: dict, records: Iterable[dict]) -> list[str]:
+    """One line per check this run measured at full scale whose verdict differs from the stored one."""
+    stored = {_key(e): e for e in store["checks"]}
+    lines = []
+    for record in measured_full(records):
+        if (old := stored.get(_key(record))) and old["verdict"] != record["verdict"]:
+            lines.append(f"{record['claim']} {record.get('test', record['check'])}: stored {old['verdict']} "
+                         f"({described(old)}), now {record['verdict']}")
+    return lines
+
+
+def stored_for(store: dict, claim: str) -> list[dict]:
+    return [e for e in store["checks"] if e["claim"] == claim]
