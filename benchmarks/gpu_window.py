@@ -13,11 +13,11 @@ measured, comes before Glorot & Bengio's checks:
    and 8 blocks: seconds per model-epoch, their ratio, and our convolution FLOP rate against the H200's peak.
 3. bf16.json: bf16 autocast with channels_last against fp32 on a slice of the sweep: the accuracy difference per
    model, which decides whether they may be on by default.
-4. depth_claims.json, depth_report.md: document 001's full-scale sweep and its seven checks, through the slow tier's own code (pytest on
-   claims/test_depth.py -m slow): claims.json and report.md, and their verdicts in full_scale.json, the store
+4. depth_claims.json, depth_report.md: document 001's full-scale sweep and its seven checks, through the slow
+   tier's own code (pytest on claims/test_depth.py -m slow); their verdicts go to full_scale.json, the store
    entries to copy into results/full_scale.json.
-5. glorot_claims.json, glorot_report.md: Glorot & Bengio's full-scale checks (claims/test_glorot_bengio.py -m slow), when the time left allows
-   (their verdicts join full_scale.json).
+5. glorot_claims.json, glorot_report.md: Glorot & Bengio's full-scale checks (claims/test_glorot_bengio.py -m
+   slow), when the time left allows (their verdicts join full_scale.json).
 
 --tiny runs every part on the CPU over a small CIFAR-format folder, with the full-scale protocols shrunk by
 benchmarks.tiny_full_scale: its numbers mean nothing, its purpose is that the path works.
@@ -25,6 +25,7 @@ benchmarks.tiny_full_scale: its numbers mean nothing, its purpose is that the pa
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import platform
 import shutil
@@ -44,8 +45,11 @@ from harness.seeding import derive_seeds
 from harness.sweep import Settings, grid, sweep, to_device
 
 ROOT = Path(__file__).resolve().parent.parent
-BUDGET_S = 330                      # the window's wall time for all parts: the machine's start and a rerun fit beside
-GLOROT_ESTIMATE_S = 110             # part 5 starts only with this much of the budget left
+PARTS = ("speed", "bf16", "depth", "glorot")     # in the order they run; device.json is always written
+# A GPU may be lent for a quarter of an hour, the machine's start and a rerun included: the window gets 6 minutes of
+# wall time, 15 s of which are kept for loading the data and writing device.json.
+BUDGET_S = 345
+GLOROT_ESTIMATE_S = 110             # the module docstring's: about 1 ms a step, 4 x 20,000 + 2 x 5,000 steps, data
 SPEED_BLOCKS, BF16_BLOCKS, BF16_EPOCHS, BF16_SEEDS = (1, 8), (1, 8), 2, 3
 SLICES = {   # part -> the slice of CIFAR-10 and of the nets it trains, at full size and in the tiny mode
     "full": {"train": 50_000, "test": 10_000, "width": 64, "batch_size": 128, "seeds": 3, "workers": 2},
@@ -67,12 +71,18 @@ def device_part(out: Path, device: torch.device, data: cifar.Cifar10) -> None:
         "cifar10": data.provenance, "date": time.strftime("%Y-%m-%d")})
 
 
+def plugin_option() -> list[str]:
+    """-p harness.plugin where the project is not installed (a bare GPU machine), so pytest knows its options."""
+    installed = any(ep.value == "harness.plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
+    return [] if installed else ["-p", "harness.plugin"]
+
+
 def pytest_part(out: Path, name: str, module: str, args: argparse.Namespace, timeout_s: float) -> None:
     """The slow tier's checks of one claim module, as pytest runs them: out/NAME_claims.json and NAME_report.md,
     and the verdicts as store entries (out/full_scale.json) to keep in the repository. Flat files only: a GPU
     machine's output folder gives back a few files, not a report's plots."""
     with tempfile.TemporaryDirectory() as report:
-        command = [sys.executable, "-m", "pytest", str(ROOT / "claims" / module), "-m", "slow", "-q",
+        command = [sys.executable, "-m", "pytest", *plugin_option(), str(ROOT / "claims" / module), "-m", "slow", "-q",
                    "-p", "no:cacheprovider", "--device", args.device, "--data-dir", str(args.data_dir),
                    "--claims-report", report, "--claims-store", str(out / "full_scale.json"), "--claims-store-update",
                    *(["-p", "benchmarks.tiny_full_scale"] if args.tiny else [])]
@@ -143,6 +153,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="where every part writes its files")
     parser.add_argument("--tiny", action="store_true", help="every part on the CPU, shrunk to seconds (CI)")
     parser.add_argument("--budget-s", type=float, default=BUDGET_S, help=f"wall time for all parts ({BUDGET_S})")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="the parts to run, e.g. the ones a cut run did not finish (default: all, in order)")
     args = parser.parse_args()
     args.device = "cpu" if args.tiny else "cuda"
     device = resolve_device(args.device)
@@ -156,13 +168,16 @@ def main() -> None:
         return args.budget_s - (time.perf_counter() - start)
 
     device_part(args.out, device, data)
-    speed_part(args.out, device, sliced, size)
-    bf16_part(args.out, device, sliced, size)
-    pytest_part(args.out, "depth", "test_depth.py", args, timeout_s=max(left(), 1))
-    if left() > (0 if args.tiny else GLOROT_ESTIMATE_S):
+    if "speed" in args.parts:
+        speed_part(args.out, device, sliced, size)
+    if "bf16" in args.parts:
+        bf16_part(args.out, device, sliced, size)
+    if "depth" in args.parts:
+        pytest_part(args.out, "depth", "test_depth.py", args, timeout_s=max(left(), 1))
+    if "glorot" in args.parts and left() > (0 if args.tiny else GLOROT_ESTIMATE_S):
         pytest_part(args.out, "glorot", "test_glorot_bengio.py", args, timeout_s=left())
-    else:
-        print(f"glorot: skipped, {left():.0f} s left of the budget; run it as its own command", flush=True)
+    elif "glorot" in args.parts:
+        print(f"glorot: skipped, {left():.0f} s left of the budget; run it alone: --parts glorot", flush=True)
     print(f"done in {time.perf_counter() - start:.0f} s", flush=True)
 
 

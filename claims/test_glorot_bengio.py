@@ -26,8 +26,8 @@ Full scale (FULL) is the paper's CIFAR-10 experiment on a budget of about 3 minu
   [0, 1] (mean 0.47) would add to each first-layer unit a random offset shared by all images.
 - Nets: 3072 -> 5 x 1000 -> 10 softmax, the standard init, plain SGD on minibatches of 10, 20,000 updates (4
   epochs, against the paper's 5 million), FULL_RANKING_SEEDS nets per activation (sized by power) paired by seed
-  (the same uniform draw, the same minibatch order). One learning rate for all, 0.1: the paper tuned it per model on validation error after its 5
-  million updates, a search this budget cannot repeat. In reduced CPU runs (10,000 images, 1,500 updates) ReLU and
+  (the same uniform draw, the same minibatch order). One learning rate for all, 0.1: the paper tuned it per model
+  on validation error after its 5 million updates, a search this budget cannot repeat. In reduced CPU runs (10,000 images, 1,500 updates) ReLU and
   softsign nets learned faster at 0.1 than at 0.01, tanh nets about as fast, none diverged, and the top layer of
   the 4-layer sigmoid nets fell from 0.5 to 0.09 within 300 updates at 0.1 (at 0.01, the 5-layer ones' had
   fallen only to 0.44 after 1,500).

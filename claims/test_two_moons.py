@@ -128,7 +128,8 @@ PROTOCOL = {scale: {"task": f"two moons, noise {NOISE:g}, {p.train_points} train
                     "model": f"the document's MLP {WIDTHS}, sigmoid (LeCun init) against ReLU (He)",
                     "optimizer": "full-batch gradient descent", "learning_rate": LEARNING_RATE,
                     "budget": f"{p.steps} steps ({p.longer} for the collapse after longer training)", "seeds": p.seeds,
-                    "evaluation": "training loss, test accuracy and the hidden layers of the trained nets"}
+                    "evaluation": "training loss, test accuracy and the hidden layers of the trained nets",
+                    "data": "generated: two-moons draws from the base seed (harness.data.two_moons)"}
             for scale, p in (("fast", FAST), ("full", FULL))}
 
 

@@ -8,6 +8,7 @@ from harness.claim import SCALES
 from harness.store import FULL, stored_for
 
 SKIP_REASON_WIDTH = 90   # characters of a skip reason the ledger shows
+BASIS_WIDTH = 140        # characters of a prediction's basis the ledger shows (the report has it whole)
 
 
 def _scale_cell(records: list[dict], stored: list[dict]) -> str:
@@ -87,4 +88,16 @@ def ledger_lines(records: Iterable[dict], store: dict | None = None) -> list[str
         row = "  ".join(f"{cell:<{cell_width}}" for cell in cells[claim])
         notes = "; ".join(filter(None, [key_numbers(by_claim[claim]), skip_reasons(by_claim[claim])]))
         lines.append(f"{claim:<{width}}  {row}  {notes}".rstrip())
-    return lines
+    return lines + prediction_lines(records, store)
+
+
+def prediction_lines(records: list[dict], store: dict | None) -> list[str]:
+    """The expectations of checks that did not run and have no stored measurement, each with its basis."""
+    kept = {(e["claim"], e["test"]) for e in (store or {}).get("checks", [])}
+    predicted = [r for r in records if r["verdict"] == "skipped" and r.get("expected")
+                 and (r["claim"], r.get("test", r["check"])) not in kept]
+    if not predicted:
+        return []
+    return ["predictions (no run here measured them), with their basis:",
+            *(f"  {r['claim']} {r.get('test', r['check'])}: {r['expected']}; "
+              f"{shortened(r.get('expected_reason') or 'no basis given', BASIS_WIDTH)}" for r in predicted)]

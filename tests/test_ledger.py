@@ -29,3 +29,15 @@ def test_a_scale_that_did_not_run_shows_its_expectation_as_a_prediction():
                 "expected": expected, "skip_reason": "no GPU"} for i, expected in enumerate(["supported", "refuted"])]
     line = next(line for line in ledger_lines(skipped) if line.startswith("d "))
     assert "predicted supported/refuted" in line
+
+
+def test_each_prediction_is_listed_with_its_basis_unless_a_measurement_is_kept():
+    skipped = [{"claim": "d", "check": "test_x", "test": "test_x[full]", "scale": "full", "verdict": "skipped",
+                "passed": None, "expected": "inconclusive", "skip_reason": "no GPU",
+                "expected_reason": "the document's gap sits 0.4 points from the margin"}]
+    lines = ledger_lines(skipped)
+    assert lines[-2:] == ["predictions (no run here measured them), with their basis:",
+                          "  d test_x[full]: inconclusive; the document's gap sits 0.4 points from the margin"]
+    kept = {"checks": [{"claim": "d", "test": "test_x[full]", "verdict": "refuted",
+                        "provenance": {"device": "cpu (x86_64)", "date": "2026-11-29"}}]}
+    assert not any("predictions" in line for line in ledger_lines(skipped, kept))
