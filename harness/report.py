@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from harness.claim import SCALES
 from harness.files import write_atomically, write_bytes_atomically
@@ -76,7 +76,7 @@ def _others(r: dict) -> list[tuple[str, str]]:
             if k not in r["document"] and k not in (SETTING, DOCUMENT_SETTING)]
 
 
-def _at_scale(records: list[dict], scale: str, stored: list[dict] = ()) -> tuple[str, str]:
+def _at_scale(records: list[dict], scale: str, stored: Sequence[dict] = ()) -> tuple[str, str]:
     """(the verdicts at this scale, "pass", "FAIL", "measured earlier" (from the full-scale store), "skipped" with
     the expectation as a prediction, or "-" when the scale did not run)."""
     here = [r for r in records if r["scale"] == scale]

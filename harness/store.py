@@ -8,8 +8,10 @@ provenance; one that executes it and reaches another verdict fails, as drift, un
 """
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -67,12 +69,16 @@ def entry(record: dict, where: dict[str, Any]) -> dict:
             "provenance": where}
 
 
+def merged(store: dict, newer: dict) -> dict:
+    """The store with `newer`'s entries in place of the entries of the same checks."""
+    checks = {_key(e): e for e in store["checks"]} | {_key(e): e for e in newer["checks"]}
+    return {"format": FORMAT, "about": ABOUT, "checks": sorted(checks.values(), key=_key)}
+
+
 def updated(store: dict, records: Iterable[dict], device: str, versions: dict[str, str], base_seed: int) -> dict:
     """The store with this run's measured full-scale checks in place of their old entries."""
-    checks = {_key(e): e for e in store["checks"]}
-    for record in measured_full(records):
-        checks[_key(record)] = entry(record, provenance(device, versions, base_seed, record))
-    return {"format": FORMAT, "about": ABOUT, "checks": sorted(checks.values(), key=_key)}
+    return merged(store, {"checks": [entry(r, provenance(device, versions, base_seed, r))
+                                     for r in measured_full(records)]})
 
 
 def write_store(path: Path, store: dict) -> None:
@@ -102,3 +108,22 @@ def disagreements(store: dict, records: Iterable[dict]) -> list[str]:
 
 def stored_for(store: dict, claim: str) -> list[dict]:
     return [e for e in store["checks"] if e["claim"] == claim]
+
+
+def main() -> None:
+    """python -m harness.store FILE [INTO]: keep the entries of FILE (a GPU window's full_scale.json, say) in the
+    store INTO (default results/full_scale.json), in place of the entries of the same checks."""
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("file", type=Path, help="a store written by --claims-store-update")
+    parser.add_argument("into", type=Path, nargs="?", default=DEFAULT_PATH, help=f"default {DEFAULT_PATH}")
+    args = parser.parse_args()
+    try:
+        newer = read_store(args.file)
+        write_store(args.into, merged(read_store(args.into), newer))
+    except StoreError as error:
+        sys.exit(str(error))
+    print(f"kept {len(newer['checks'])} entries of {args.file} in {args.into}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,8 @@
 """The full-scale store: measured full-scale verdicts kept with their provenance, shown when a run does not
 execute them, and a later run that disagrees fails as drift."""
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -73,3 +75,15 @@ def test_a_full_scale_run_keeps_its_verdicts_and_a_later_run_that_disagrees_fail
     assert differs.ret == pytest.ExitCode.TESTS_FAILED
     differs.stdout.fnmatch_lines(["full-scale verdicts that differ from *full_scale.json*",
                                   "toy-claim test_gap_is_positive?full?: stored refuted (cpu *), now supported"])
+
+
+def test_a_gpu_windows_store_is_merged_into_the_repositorys_in_place_of_the_same_checks(tmp_path):
+    into, newer = tmp_path / "full_scale.json", tmp_path / "window.json"
+    into.write_text(json.dumps(a_store("refuted")))
+    other = {**full_record(), "check": "test_other", "test": "test_other[full]"}
+    newer.write_text(json.dumps(updated(EMPTY, [full_record("supported"), other], "cuda (NVIDIA H200)", {}, 0)))
+    done = subprocess.run([sys.executable, "-m", "harness.store", str(newer), str(into)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and "kept 2 entries" in done.stdout
+    assert [(e["test"], e["verdict"]) for e in read_store(into)["checks"]] == [
+        ("test_gap_is_positive[full]", "supported"), ("test_other[full]", "supported")]
