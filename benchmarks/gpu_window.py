@@ -14,8 +14,8 @@ measured, comes before Glorot & Bengio's checks:
 3. bf16.json: bf16 autocast with channels_last against fp32 on a slice of the sweep: the accuracy difference per
    model, which decides whether they may be on by default.
 4. depth_claims.json, depth_report.md: document 001's full-scale sweep and its seven checks, through the slow
-   tier's own code (pytest on claims/test_depth.py -m slow); their verdicts go to full_scale.json, the store
-   entries to copy into results/full_scale.json.
+   tier's own code (pytest on claims/test_depth.py -m slow); their verdicts go to full_scale.json, whose entries
+   `python -m harness.store OUT/full_scale.json` merges into results/full_scale.json.
 5. glorot_claims.json, glorot_report.md: Glorot & Bengio's full-scale checks (claims/test_glorot_bengio.py -m
    slow), when the time left allows (their verdicts join full_scale.json).
 
