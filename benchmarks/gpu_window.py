@@ -29,6 +29,7 @@ import importlib.metadata
 import json
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,15 +46,19 @@ from harness.seeding import derive_seeds
 from harness.sweep import Settings, grid, sweep, to_device
 
 ROOT = Path(__file__).resolve().parent.parent
+TF32_DENSE_PEAK = 494e12            # FLOP/s, the H100/H200 SXM datasheet's dense TF32 rate: fp32 convolutions use it
 PARTS = ("speed", "bf16", "depth", "glorot")     # in the order they run; device.json is always written
 # A GPU may be lent for a quarter of an hour, the machine's start and a rerun included: the window gets 6 minutes of
 # wall time, 15 s of which are kept for loading the data and writing device.json.
 BUDGET_S = 345
 GLOROT_ESTIMATE_S = 110             # the module docstring's: about 1 ms a step, 4 x 20,000 + 2 x 5,000 steps, data
-SPEED_BLOCKS, BF16_BLOCKS, BF16_EPOCHS, BF16_SEEDS = (1, 8), (1, 8), 2, 3
-SLICES = {   # part -> the slice of CIFAR-10 and of the nets it trains, at full size and in the tiny mode
-    "full": {"train": 50_000, "test": 10_000, "width": 64, "batch_size": 128, "seeds": 3, "workers": 2},
-    "tiny": {"train": 64, "test": 32, "width": 4, "batch_size": 16, "seeds": 2, "workers": 0},
+INTERRUPT_GRACE_S = 15              # for an interrupted pytest to write its report and store
+SPEED_BLOCKS = (1, 8)
+SLICES = {   # the slice of CIFAR-10 and of the nets the speed and bf16 parts train, at full size and in the tiny mode
+    "full": {"train": 50_000, "test": 10_000, "width": 64, "batch_size": 128, "seeds": 3, "workers": 2,
+             "bf16_blocks": (1, 8), "bf16_epochs": 2},
+    "tiny": {"train": 64, "test": 32, "width": 4, "batch_size": 16, "seeds": 2, "workers": 0,
+             "bf16_blocks": (1, 2), "bf16_epochs": 1},
 }
 
 
@@ -77,20 +82,33 @@ def plugin_option() -> list[str]:
     return [] if installed else ["-p", "harness.plugin"]
 
 
+def run_within(command: list[str], timeout_s: float) -> int:
+    """Run `command` from the root; past `timeout_s` (less a grace period), interrupt it as Ctrl-C would, so that
+    pytest ends its session and writes what the checks that ended decided, and kill it only if it does not."""
+    process = subprocess.Popen(command, cwd=ROOT)
+    try:
+        return process.wait(max(timeout_s - INTERRUPT_GRACE_S, 1))
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        print("interrupted at the end of the budget", flush=True)
+    try:
+        return process.wait(INTERRUPT_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
 def pytest_part(out: Path, name: str, module: str, args: argparse.Namespace, timeout_s: float) -> None:
     """The slow tier's checks of one claim module, as pytest runs them: out/NAME_claims.json and NAME_report.md,
     and the verdicts as store entries (out/full_scale.json) to keep in the repository. Flat files only: a GPU
     machine's output folder gives back a few files, not a report's plots."""
     with tempfile.TemporaryDirectory() as report:
+        # pytest's cache stays on: a rerun of the part on the same machine reads the sweep's finished groups back
         command = [sys.executable, "-m", "pytest", *plugin_option(), str(ROOT / "claims" / module), "-m", "slow", "-q",
-                   "-p", "no:cacheprovider", "--device", args.device, "--data-dir", str(args.data_dir),
+                   "--device", args.device, "--data-dir", str(args.data_dir),
                    "--claims-report", report, "--claims-store", str(out / "full_scale.json"), "--claims-store-update",
                    *(["-p", "benchmarks.tiny_full_scale"] if args.tiny else [])]
-        try:
-            done = subprocess.run(command, cwd=ROOT, timeout=timeout_s)
-            print(f"{name}: pytest exited {done.returncode}", flush=True)
-        except subprocess.TimeoutExpired:
-            print(f"{name}: stopped after {timeout_s:.0f} s; the checks that ended are kept", flush=True)
+        print(f"{name}: pytest exited {run_within(command, timeout_s)}", flush=True)
         for kept in ("claims.json", "report.md"):
             if (Path(report) / kept).exists():
                 shutil.copy(Path(report) / kept, out / f"{name}_{kept}")
@@ -118,17 +136,18 @@ def speed_part(out: Path, device: torch.device, data: cifar.Cifar10, size: dict)
                                               "ratio": theirs / ours}
     flops = sweep_flops(shape)
     write(out, "speed.json", {"models": rows, "our_convolution_tflops": flops / ours_s / 1e12,
+                              "fraction_of_tf32_dense_peak": flops / ours_s / TF32_DENSE_PEAK,
                               "fraction_of_bf16_dense_peak": flops / ours_s / BF16_DENSE_PEAK,
                               "seeds_grouped": shape.seeds, "train_images": shape.train})
 
 
 def bf16_part(out: Path, device: torch.device, data: cifar.Cifar10, size: dict) -> None:
     """The same slice trained in fp32 and with bf16 autocast and channels_last, seed by seed: accuracy differences."""
-    runs, seeds = grid(["relu", "sigmoid"], BF16_BLOCKS), derive_seeds(0, BF16_SEEDS, "gpu-window-bf16")
+    runs, seeds = grid(["relu", "sigmoid"], size["bf16_blocks"]), derive_seeds(0, size["seeds"], "gpu-window-bf16")
     on_device = to_device(data, device)
     accuracy, seconds = {}, {}
     for name, fast in (("fp32", False), ("bf16_channels_last", True)):
-        settings = Settings(epochs=BF16_EPOCHS, batch_size=size["batch_size"], width=size["width"], bf16=fast,
+        settings = Settings(epochs=size["bf16_epochs"], batch_size=size["batch_size"], width=size["width"], bf16=fast,
                             channels_last=fast)
         synchronize(device)
         start = time.perf_counter()
@@ -137,7 +156,7 @@ def bf16_part(out: Path, device: torch.device, data: cifar.Cifar10, size: dict) 
         accuracy[name] = {f"{m.activation} {m.blocks} blocks seed {m.seed}": 100 * m.best_test_accuracy
                           for m in result.models}
     differences = [accuracy["bf16_channels_last"][k] - v for k, v in accuracy["fp32"].items()]
-    write(out, "bf16.json", {"best_test_accuracy": accuracy, "seconds": seconds, "epochs": BF16_EPOCHS,
+    write(out, "bf16.json", {"best_test_accuracy": accuracy, "seconds": seconds, "epochs": size["bf16_epochs"],
                              "mean_difference_points": mean(differences),
                              "largest_difference_points": max(differences, key=abs)})
 
@@ -156,6 +175,7 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
                         help="the parts to run, e.g. the ones a cut run did not finish (default: all, in order)")
     args = parser.parse_args()
+    args.data_dir, args.out = args.data_dir.resolve(), args.out.resolve()   # the pytest parts run from the root
     args.device = "cpu" if args.tiny else "cuda"
     device = resolve_device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)

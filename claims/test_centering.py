@@ -12,7 +12,7 @@ from torch import Tensor
 
 from harness.claim import Claim
 from harness.seeding import derive_seeds
-from harness.stats import all_of, exact_test, rate_test, within_test
+from harness.stats import all_of, clustered_rate_test, exact_test, within_test
 from harness.verdicts import Decision
 from models.activations import ACTIVATIONS, Init
 from models.mlp import init_mlp, mlp_forward
@@ -118,11 +118,11 @@ def middle_band_shares(activations: Tensor) -> Tensor:
 
 
 def mostly_in_middle_band(activations: Tensor, name: str) -> Decision:
-    """Per layer, a proportion interval on its activations in MIDDLE, pooled over nets, examples and units."""
+    """Per layer, a proportion interval on its activations in MIDDLE, each net's examples and units a cluster."""
     low, high = MIDDLE
-    inside = (activations > low) & (activations < high)         # [nets, layers, examples, units]
-    return all_of([rate_test(int(inside[:, i].sum()), inside[:, i].numel(), MOSTLY,
-                             name=f"{name} layer {i + 1} share in {MIDDLE}") for i in range(inside.shape[1])],
+    inside = ((activations > low) & (activations < high)).flatten(2).cpu()     # [nets, layers, examples x units]
+    return all_of([clustered_rate_test(inside[:, i].sum(-1), [inside.shape[-1]] * len(inside), MOSTLY,
+                                       name=f"{name} layer {i + 1} share in {MIDDLE}") for i in range(inside.shape[1])],
                   f"every {name} layer mostly near 1/2")
 
 

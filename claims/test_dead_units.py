@@ -21,7 +21,7 @@ from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, two_moons
 from harness.seeding import derive_seed, derive_seeds
-from harness.stats import ALPHA, all_of, exact_test, rate_test
+from harness.stats import ALPHA, all_of, clustered_rate_test, exact_test
 from harness.train import Net, TrainConfig, init_net, train
 from harness.verdicts import Decision
 from models.mlp import layer
@@ -152,8 +152,10 @@ def revival_rule(runs: Runs, act: str, optimizer: str, hidden_layer: int) -> Dec
 
 
 def share_revived_rule(revived: Tensor, name: str, alpha: float = ALPHA) -> Decision:
-    """A proportion interval on the revived count: a share of 0 over a few units is not certainty that it is 0."""
-    return rate_test(int(revived.sum()), revived.numel(), REVIVES, alpha=alpha, name=f"share of dead {name}")
+    """A proportion interval on the revived units [S, units], each seed's a cluster: a share of 0 over a few units
+    is not certainty that it is 0."""
+    return clustered_rate_test(revived.sum(-1).cpu(), [revived.shape[-1]] * len(revived), REVIVES, alpha=alpha,
+                               name=f"share of dead {name}")
 
 
 def incoming(net: Net, units: slice) -> Tensor:

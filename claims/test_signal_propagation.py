@@ -20,7 +20,7 @@ from torch import Tensor
 from shared_claims import RELU_SPARSITY
 from harness.claim import Claim
 from harness.seeding import derive_seeds
-from harness.stats import all_of, mean_test, rate_test, seed_halves, within_test
+from harness.stats import all_of, clustered_rate_test, mean_test, seed_halves, within_test
 from harness.verdicts import Decision
 from models.activations import ACTIVATIONS, Init
 from models.mlp import Params, init_mlp, layer, mlp_forward
@@ -256,18 +256,22 @@ def exact_zeros(act_name: str, rng: torch.Generator, seed: int) -> Tensor:
     return activations == 0
 
 
+def per_net(zeros: Tensor) -> tuple[Tensor, list[int]]:
+    """[nets, ...] flags -> each net's count and size: a net's layers, examples and units are one cluster."""
+    flat = zeros.flatten(1).cpu()
+    return flat.sum(-1), [flat.shape[-1]] * len(flat)
+
+
 def about_half_zero(zeros: Tensor, name: str) -> Decision:
-    """A proportion interval on the exact zeros, pooled over nets, layers, examples and units, within NEAR_HALF of
-    1/2: both of its ends."""
-    count, total = int(zeros.sum()), zeros.numel()
-    return all_of([rate_test(count, total, HALF - NEAR_HALF, name=f"{name} share of exact zeros"),
-                   rate_test(count, total, HALF + NEAR_HALF, side="below", name=f"{name} share of exact zeros")],
-                  f"{name} about half zero")
+    """A proportion interval on the exact zeros, within NEAR_HALF of 1/2: both of its ends."""
+    return all_of([clustered_rate_test(*per_net(zeros), HALF - NEAR_HALF, name=f"{name} share of exact zeros"),
+                   clustered_rate_test(*per_net(zeros), HALF + NEAR_HALF, side="below",
+                                       name=f"{name} share of exact zeros")], f"{name} about half zero")
 
 
 def almost_never_zero(zeros: dict[str, Tensor]) -> Decision:
     """For each activation, pooled over every unit, example, layer and net: exact zeros in under RARELY of them."""
-    return all_of([rate_test(int(z.sum()), z.numel(), RARELY, side="below", name=f"{name} share of exact zeros")
+    return all_of([clustered_rate_test(*per_net(z), RARELY, side="below", name=f"{name} share of exact zeros")
                    for name, z in zeros.items()], f"{'/'.join(zeros)} almost never zero")
 
 

@@ -19,7 +19,7 @@ from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, two_moons
 from harness.seeding import derive_seed, derive_seeds
-from harness.stats import ALPHA, all_of, exact_test, paired_test, rate_test, seed_halves
+from harness.stats import ALPHA, all_of, clustered_rate_test, exact_test, paired_test, seed_halves
 from harness.train import History, Net, TrainConfig, train
 from harness.verdicts import Decision, Verdict
 
@@ -156,10 +156,14 @@ def trained_zero_share(history: History, data: Dataset) -> Tensor:
     return zero_share(history.net, own_draws(history, data.x_test))
 
 
+def zero_counts(history: History, data: Dataset) -> tuple[Tensor, list[int]]:
+    """Each seed's count of exact zeros over its test inputs and units, and their number: a seed is one cluster."""
+    zeros = exact_zeros(history.net, own_draws(history, data.x_test)).flatten(1).cpu()
+    return zeros.sum(-1), [zeros.shape[-1]] * len(zeros)
+
+
 def large_share_zero(history: History, data: Dataset, name: str) -> Decision:
-    """A proportion interval on the exact zeros, pooled over test inputs, units and seeds."""
-    zeros = exact_zeros(history.net, own_draws(history, data.x_test))
-    return rate_test(int(zeros.sum()), zeros.numel(), LARGE_SHARE, name=f"trained {name} share of exact zeros")
+    return clustered_rate_test(*zero_counts(history, data), LARGE_SHARE, name=f"trained {name} share of exact zeros")
 
 
 @RELU_SPARSITY.check(expected="supported")
@@ -174,13 +178,10 @@ def test_trained_relu_units_are_exactly_zero_on_a_large_share_of_inputs(scale, e
 
 
 def almost_never_zero(histories: dict[str, History], data: Dataset) -> Decision:
-    """For each net, pooled over test inputs, units and seeds: exact zeros in under RARELY of them."""
-    parts = []
-    for name, history in histories.items():
-        zeros = exact_zeros(history.net, own_draws(history, data.x_test))
-        parts.append(rate_test(int(zeros.sum()), zeros.numel(), RARELY, side="below",
-                               name=f"trained {name} share of exact zeros"))
-    return all_of(parts, f"trained {'/'.join(histories)} almost never zero")
+    """For each activation: exact zeros in under RARELY of (test input, unit) pairs."""
+    return all_of([clustered_rate_test(*zero_counts(history, data), RARELY, side="below",
+                                       name=f"trained {name} share of exact zeros")
+                   for name, history in histories.items()], f"trained {'/'.join(histories)} almost never zero")
 
 
 @RELU_SPARSITY.check(expected="supported")
@@ -279,8 +280,8 @@ def recovery_rule(history: History, data: Dataset, name: str) -> tuple[Decision,
     unchanged = (first_layer(start) == first_layer(end)).all(-1) & pushed
     recovered = pushed & ~negative_everywhere(end, x)
     decision = all_of([
-        rate_test(int(recovered.sum()), int(pushed.sum()), RECOVERS,
-                  name=f"{name} share of pushed units that recover"),
+        clustered_rate_test(recovered.sum(-1).cpu(), pushed.sum(-1).cpu(), RECOVERS,
+                            name=f"{name} share of pushed units that recover"),
         exact_test(int(unchanged.sum()), 0.5, side="below", name=f"{name} pushed units with bit-identical parameters"),
     ], name=f"{name} units recover")
     counts = {f"{name}_pushed_units": int(pushed.sum()), f"{name}_unchanged_units": int(unchanged.sum()),

@@ -32,7 +32,7 @@ import torch
 from harness.files import folder_problem, write_atomically
 from harness.report import check_label
 
-FORMAT = 1
+FORMAT = 2          # 2: each negative control's effect is named for its kind ("null control effect")
 RELATIVE = 0.05
 ABSOLUTE = 1e-12
 ABOUT = ("Claims baseline: each check's verdict and numbers. A number drifts when |now - value| > "

@@ -2,7 +2,7 @@
 fact about the claim where it holds rather than about one value picked for it.
 
 A check builds a ConditionsMap from two axes, a function giving each cell's decision and negative control, and
-that control's kind (verdicts.CONTROL_KINDS), then hands it to Evidence.conclude_map. The check's verdict is
+that control's kind (verdicts.CONTROLS_THAT_CAN_FAIL), then hands it to Evidence.conclude_map. The check's verdict is
 "holds in every cell" (all of the cells); its control fails if any cell's control comes out supported, so each
 cell's control is decided at alpha / cells (Bonferroni) and the map's control errs at most alpha, as a single
 check's does. The record keeps every cell for the report's map.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from harness.stats import ALPHA, all_of, any_of
-from harness.verdicts import CONTROL_KINDS, Decision, Verdict
+from harness.verdicts import CONTROLS_THAT_CAN_FAIL, Decision, Verdict
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,13 @@ class ConditionsMap:
     def over(rows: Axis, columns: Axis, decide: Callable[[Any, Any, float], Cell], *,
              control_kind: str) -> ConditionsMap:
         """`decide(row, column, control_alpha)` gives a cell's decision, and its control decided at control_alpha."""
-        if control_kind not in CONTROL_KINDS:
-            raise ValueError(f"control_kind={control_kind!r}; give one of {', '.join(CONTROL_KINDS)}")
+        if control_kind not in CONTROLS_THAT_CAN_FAIL:
+            raise ValueError(f"control_kind={control_kind!r}; give one of {', '.join(CONTROLS_THAT_CAN_FAIL)}")
         control_alpha = ALPHA / (len(rows.values) * len(columns.values))
         cells = {(r, c): decide(r, c, control_alpha) for r in rows.values for c in columns.values}
+        if any(k.alpha is not None and k.alpha > control_alpha * (1 + 1e-9) for _, k in cells.values()):
+            raise ValueError(f"a cell's control was decided at more than control_alpha = {control_alpha:g}: pass "
+                             "decide's third argument on to the control's rule as alpha=")
         return ConditionsMap(rows, columns, cells, control_kind)
 
     def where(self, verdict: Verdict) -> list[str]:

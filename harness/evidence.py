@@ -83,10 +83,11 @@ class Evidence:
         the verdict must be the expected one, and no control may come out supported. At least one control must be
         of a kind that can fail (null, shuffled, mechanism_removed); a mirror may only come beside one."""
         given = {"null": null, "shuffled": shuffled, "mechanism_removed": mechanism_removed, "mirror": mirror}
-        self.decision, self.controls = decision, {kind: d for kind, d in given.items() if d is not None}
-        if not set(self.controls) & set(CONTROLS_THAT_CAN_FAIL):
+        controls = {kind: d for kind, d in given.items() if d is not None}
+        if not set(controls) & set(CONTROLS_THAT_CAN_FAIL):   # before recording: such a check decided nothing
             raise ClaimCheckFailed(f"{self.claim.id}: the check gives no negative control that can fail; pass one as "
                                    f"null=, shuffled= or mechanism_removed= (a mirror= alone proves nothing).")
+        self.decision, self.controls = decision, controls
         parts = [("rule", decision), *((f"{kind} control", d) for kind, d in self.controls.items())]
         for label, part in parts:
             if part.nonfinite:

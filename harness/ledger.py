@@ -69,6 +69,10 @@ def multiplicity(records: list[dict]) -> str:
             f"per side, not adjusted for multiplicity: at most {sum(alphas):.2g} false supports expected by chance")
 
 
+def _stored(store: dict | None, claim: str, scale: str) -> list[dict]:
+    return stored_for(store, claim) if store and scale == FULL else []
+
+
 def ledger_lines(records: Iterable[dict], store: dict | None = None) -> list[str]:
     """The ledger; a scale that did not run shows the verdicts `store` (the full-scale store) keeps for it."""
     records = list(records)
@@ -76,9 +80,7 @@ def ledger_lines(records: Iterable[dict], store: dict | None = None) -> list[str
     # headline checks (those expected to be supported) first, so the order does not follow completion order
     for r in sorted(records, key=lambda r: (r.get("expected") != "supported", r["check"])):
         by_claim[r["claim"]].append(r)
-    def stored(claim: str, scale: str) -> list[dict]:
-        return stored_for(store, claim) if store and scale == FULL else []
-    cells = {claim: [_scale_cell([r for r in rs if r["scale"] == s], stored(claim, s)) for s in SCALES]
+    cells = {claim: [_scale_cell([r for r in rs if r["scale"] == s], _stored(store, claim, s)) for s in SCALES]
              for claim, rs in by_claim.items()}
     width = max([len(c) for c in by_claim] + [len("claim")])
     cell_width = max([len(cell) for row in cells.values() for cell in row] + [24])

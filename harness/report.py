@@ -57,7 +57,9 @@ def _number(value: object) -> str:
 def _interval(d: dict) -> str:
     """The interval, with its level where the rule has one: two-sided at 1 - 2 alpha, so each side errs at alpha."""
     lo, hi = d["interval"]
-    level = f" ({100 * (1 - 2 * d['alpha']):g}%)" if isinstance(d.get("alpha"), float) else ""
+    # a disjunction's alpha is its parts' summed error rate, not the level of the part's interval it shows
+    disjunction = d["rule"].startswith("any of")
+    level = f" ({100 * (1 - 2 * d['alpha']):g}%)" if isinstance(d.get("alpha"), float) and not disjunction else ""
     return f"[{_number(lo)}, {_number(hi)}]{level}"
 
 
@@ -364,9 +366,9 @@ def _md_verdicts(checks: list[dict], stored: list[dict]) -> list[str]:
 
 
 def _of(stored: list[dict], records: list[dict]) -> list[dict]:
-    """The stored entries of one check's records."""
-    tests = {r.get("test", r["check"]) for r in records}
-    return [e for e in stored if e["test"] in tests]
+    """The stored entries of one check's records (at any scale: a fast-only run has no full-scale record)."""
+    labels = {check_label(r) for r in records}
+    return [e for e in stored if check_label({**e, "scale": FULL}) in labels]
 
 
 def report_markdown(records: list[dict], ledger: list[str], drawn: Drawn | None = None,

@@ -36,8 +36,11 @@ def seeds_for_power(sd: float, distance: float, *, alpha: float = ALPHA, power: 
     t): how a seed count is sized from a pilot run's spread and a minimum effect stated in advance."""
     if distance <= 0 or sd <= 0:
         raise ValueError(f"seeds_for_power needs a positive sd and distance, got sd={sd:g}, distance={distance:g}")
-    n = 2
-    while 1 - stats.nct.cdf(stats.t.ppf(1 - alpha, n - 1), n - 1, distance / sd * math.sqrt(n)) < power:
+    def reaches(n: int) -> bool:
+        return 1 - stats.nct.cdf(stats.t.ppf(1 - alpha, n - 1), n - 1, distance / sd * math.sqrt(n)) >= power
+    # the normal approximation undercounts by a seed or two: start just below it
+    n = max(2, int(((stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)) * sd / distance) ** 2) - 2)
+    while not reaches(n):
         n += 1
     return n
 
@@ -56,6 +59,19 @@ def _nonfinite_note(decision: Decision) -> str:
     if not decision.nonfinite:
         return ""
     return f"; {decision.nonfinite} of the {decision.n} values are NaN or infinite, so it decides nothing"
+
+
+NO_WIDTH = "values all equal, so it has no width and decides nothing"
+
+
+def _notes(decision: Decision) -> str:
+    """What a wrapped rule must carry over from the t-rule it calls: why that one decided nothing."""
+    return _nonfinite_note(decision) + (f"; {NO_WIDTH}" if decision.rule.endswith(NO_WIDTH) else "")
+
+
+def _all_equal(x: np.ndarray) -> bool:
+    """Equal up to float rounding (0.1 + 0.2 and 0.3 are equal here)."""
+    return bool(np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())))
 
 
 def _undecidable(rule: str, name: str, threshold: float, n: int, nonfinite: int, alpha: float | None) -> Decision:
@@ -79,12 +95,12 @@ def mean_test(samples: Sequence[float], threshold: float, *, side: Side = "above
         return _undecidable(f"t-interval on the mean, {side} {threshold:g}", name, threshold, n, nonfinite, alpha)
     mean = float(x.mean())
     rule = f"t-interval on the mean, {side} {threshold:g}"
-    sem = float(x.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
-    if sem == 0.0:
+    if n > 1 and _all_equal(x):
         # Equal values give a t-interval of width 0, which would be certainty from a handful of seeds: shares want a
-        # proportion interval on their counts (rate_test), deterministic values the exact rule (exact_test).
-        return Decision(Verdict.INCONCLUSIVE, rule + f"; all {n} values equal, so it has no width and decides nothing",
-                        name, mean, (-math.inf, math.inf), threshold, n, alpha, minimum_detectable_effect=math.inf)
+        # proportion interval on their counts (clustered_rate_test), deterministic values the exact rule.
+        return Decision(Verdict.INCONCLUSIVE, f"{rule}; {NO_WIDTH}", name, mean, (-math.inf, math.inf), threshold, n,
+                        alpha, minimum_detectable_effect=math.inf)
+    sem = float(x.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
     half = float(stats.t.ppf(1 - alpha, n - 1)) * sem if n > 1 else float("inf")
     alternative = "greater" if side == "above" else "less"
     p = float(stats.ttest_1samp(x, threshold, alternative=alternative).pvalue) if n > 1 else 1.0
@@ -97,7 +113,7 @@ def paired_test(a: Sequence[float], b: Sequence[float], margin: float = 0.0, *, 
     """Paired comparison across seeds: is a - b above (or below) `margin`?"""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     decision = mean_test(diff, margin, side=side, alpha=alpha, name=name)
-    return replace(decision, rule=f"paired t-interval on the difference, {side} {margin:g}" + _nonfinite_note(decision))
+    return replace(decision, rule=f"paired t-interval on the difference, {side} {margin:g}" + _notes(decision))
 
 
 def within_test(samples: Sequence[float], low: float, high: float, *, outside: bool = False,
@@ -116,13 +132,17 @@ def within_test(samples: Sequence[float], low: float, high: float, *, outside: b
     if outside:
         verdict = {Verdict.SUPPORTED: Verdict.REFUTED, Verdict.REFUTED: Verdict.SUPPORTED}.get(verdict, verdict)
     where = "outside" if outside else "inside"
-    return replace(nearest, verdict=verdict,
-                   rule=f"t-interval on the mean, {where} ({low:g}, {high:g})" + _nonfinite_note(nearest))
+    return replace(nearest, verdict=verdict, rule=f"t-interval on the mean, {where} ({low:g}, {high:g})" + _notes(nearest))
 
 
 def rate_test(successes: int, n: int, rate: float, *, side: Side = "above",
               alpha: float = ALPHA, name: str = "rate") -> Decision:
-    """Clopper-Pearson interval on a proportion: does the property hold in more (fewer) than `rate` of cases?"""
+    """Clopper-Pearson interval on a proportion of independent cases: does the property hold in more (fewer) than
+    `rate` of them? For cases that come in clusters, clustered_rate_test."""
+    if n == 0:
+        return Decision(Verdict.INCONCLUSIVE, f"Clopper-Pearson interval on a proportion, {side} {rate:g}; no cases, "
+                        "so it decides nothing", name, math.nan, (0.0, 1.0), rate, 0, alpha,
+                        minimum_detectable_effect=math.inf)
     ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=1 - 2 * alpha, method="exact")
     lo, hi = float(ci.low), float(ci.high)
     alternative = "greater" if side == "above" else "less"
@@ -131,6 +151,30 @@ def rate_test(successes: int, n: int, rate: float, *, side: Side = "above",
     detectable = float(stats.norm.ppf(1 - alpha) + stats.norm.ppf(POWER)) * float(np.sqrt(rate * (1 - rate) / n))
     return Decision(_verdict(lo, hi, rate, side), f"Clopper-Pearson interval on a proportion, {side} {rate:g}",
                     name, successes / n, (lo, hi), rate, int(n), alpha, p, minimum_detectable_effect=detectable)
+
+
+def clustered_rate_test(successes: Sequence[float], trials: Sequence[float], rate: float, *, side: Side = "above",
+                        alpha: float = ALPHA, name: str = "rate") -> Decision:
+    """A proportion whose cases come in clusters (the inputs and units of one net, the dead units of one seed), which
+    are not independent trials: the Clopper-Pearson interval at the effective sample size, the pooled count divided
+    by the design effect (Kish: the variance of the clusters' shares over the binomial variance at the mean cluster
+    size, at least 1; Korn & Graubard 1998). Clusters that all show one share give no sign of clustering and count
+    as independent trials."""
+    k, m = np.asarray(successes, dtype=np.float64), np.asarray(trials, dtype=np.float64)
+    if m.sum() == 0:
+        return rate_test(0, 0, rate, side=side, alpha=alpha, name=name)
+    p = float(k.sum() / m.sum())
+    binomial = p * (1 - p) / float(m.mean())
+    spread = float(np.var(k / np.maximum(m, 1), ddof=1)) if len(k) > 1 else 0.0
+    design = max(1.0, spread / binomial) if binomial > 0 else 1.0
+    n, hits = float(m.sum()) / design, p * float(m.sum()) / design
+    lo = float(stats.beta.ppf(alpha, hits, n - hits + 1)) if hits > 0 else 0.0
+    hi = float(stats.beta.ppf(1 - alpha, hits + 1, n - hits)) if hits < n else 1.0
+    detectable = float(stats.norm.ppf(1 - alpha) + stats.norm.ppf(POWER)) * float(np.sqrt(rate * (1 - rate) / n))
+    rule = (f"Clopper-Pearson interval on a clustered proportion ({len(k)} clusters, design effect {design:.3g}), "
+            f"{side} {rate:g}")
+    return Decision(_verdict(lo, hi, rate, side), rule, name, p, (lo, hi), rate, int(round(n)), alpha,
+                    minimum_detectable_effect=detectable)
 
 
 def slope_test(x: Sequence[float], y: Sequence[float], threshold: float, *, side: Side = "below",
@@ -142,6 +186,10 @@ def slope_test(x: Sequence[float], y: Sequence[float], threshold: float, *, side
         return _undecidable(f"t-interval on a regression slope, {side} {threshold:g}", name, threshold, n, nonfinite,
                             alpha)
     fit = stats.linregress(x, y)
+    if not fit.stderr > 0:   # y exactly on a line (or constant): no width, no certainty
+        return Decision(Verdict.INCONCLUSIVE, f"t-interval on a regression slope, {side} {threshold:g}; {NO_WIDTH}",
+                        name, float(fit.slope), (-math.inf, math.inf), threshold, n, alpha,
+                        minimum_detectable_effect=math.inf)
     half = float(stats.t.ppf(1 - alpha, n - 2)) * float(fit.stderr)
     lo, hi = fit.slope - half, fit.slope + half
     return Decision(_verdict(lo, hi, threshold, side), f"t-interval on a regression slope, {side} {threshold:g}",

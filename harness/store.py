@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.files import write_atomically
+from harness.verdicts import control_supported
 
 FORMAT = 1
 DEFAULT_PATH = Path("results") / "full_scale.json"
@@ -25,6 +26,8 @@ ABOUT = ("Measured full-scale verdicts: each check's verdict, deciding effect an
 
 
 EMPTY = {"format": FORMAT, "about": ABOUT, "checks": []}
+ENTRY_KEYS = {"claim": str, "check": str, "test": str, "verdict": str, "effect": dict, "provenance": dict}
+PROVENANCE_KEYS = ("device", "date", "versions", "base_seed", "data")
 
 
 class StoreError(ValueError):
@@ -38,7 +41,7 @@ def _key(entry: dict) -> tuple[str, str]:
 def read_store(path: Path) -> dict:
     """The store at `path`, empty when there is no such file; StoreError (one sentence) when it is not a store."""
     if not path.exists():
-        return EMPTY
+        return {**EMPTY, "checks": []}
     try:
         store = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -47,26 +50,41 @@ def read_store(path: Path) -> dict:
     if not isinstance(store, dict) or store.get("format") != FORMAT or not isinstance(store.get("checks"), list):
         raise StoreError(f"{path} is not a full-scale store of format {FORMAT}; restore it from git, or rewrite it "
                          "with pytest -m slow --claims-store-update.")
+    if problem := next(filter(None, map(_entry_problem, store["checks"])), None):
+        raise StoreError(f"{path}: {problem}; restore it from git, or rewrite it with pytest -m slow "
+                         "--claims-store-update.")
     return store
 
 
+def _entry_problem(entry: object) -> str | None:
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(k), kind) for k, kind in ENTRY_KEYS.items()):
+        return f"an entry lacks one of {', '.join(ENTRY_KEYS)}: {str(entry)[:80]}"
+    if missing := [k for k in PROVENANCE_KEYS if k not in entry["provenance"]]:
+        return f"the entry of {entry['test']} lacks its provenance's {', '.join(missing)}"
+    return None
+
+
 def provenance(device: str, versions: dict[str, str], base_seed: int, record: dict) -> dict[str, Any]:
+    """Where a record's result came from: the device, today's date, the versions, the base seed and its data."""
     data = record.get("protocol", {})
     return {"device": device, "date": datetime.date.today().isoformat(), "versions": dict(versions),
             "base_seed": base_seed, "data": data.get("data", data.get("task", ""))}
 
 
 def measured_full(records: Iterable[dict]) -> list[dict]:
-    """The records of full-scale checks that ran and decided."""
-    return [r for r in records if r["scale"] == FULL and r.get("decision") and r["verdict"] != "error"]
+    """The records of full-scale checks that ran and decided: a verdict whose control came out supported, or that
+    was given NaN or infinite values, is no measurement."""
+    return [r for r in records if r["scale"] == FULL and r.get("decision") and not r["decision"].get("nonfinite")
+            and not control_supported(r)]
 
 
 def entry(record: dict, where: dict[str, Any]) -> dict:
+    """What the store keeps of a record: the verdict, the deciding effect, the controls' verdicts, the provenance."""
     decision = record["decision"]
     return {"claim": record["claim"], "check": record["check"], "test": record.get("test", record["check"]),
             "verdict": record["verdict"], "expected": record["expected"],
             "effect": {key: decision[key] for key in ("effect_name", "effect", "interval", "threshold", "n")},
-            "provenance": where}
+            "controls": {c["kind"]: c["verdict"] for c in record.get("controls", [])}, "provenance": where}
 
 
 def merged(store: dict, newer: dict) -> dict:
@@ -95,18 +113,21 @@ def described(entry: dict) -> str:
             f"base seed {where['base_seed']}")
 
 
-def disagreements(store: dict, records: Iterable[dict]) -> list[str]:
-    """One line per check this run measured at full scale whose verdict differs from the stored one."""
+def disagreements(store: dict, records: Iterable[dict], base_seed: int) -> list[str]:
+    """One line per check this run measured at full scale, under the base seed its stored verdict came from, whose
+    verdict differs from that one (under another base seed a different verdict is the seeds' doing, not drift)."""
     stored = {_key(e): e for e in store["checks"]}
     lines = []
     for record in measured_full(records):
-        if (old := stored.get(_key(record))) and old["verdict"] != record["verdict"]:
+        old = stored.get(_key(record))
+        if old and old["provenance"]["base_seed"] == base_seed and old["verdict"] != record["verdict"]:
             lines.append(f"{record['claim']} {record.get('test', record['check'])}: stored {old['verdict']} "
                          f"({described(old)}), now {record['verdict']}")
     return lines
 
 
 def stored_for(store: dict, claim: str) -> list[dict]:
+    """The store's entries of one claim."""
     return [e for e in store["checks"] if e["claim"] == claim]
 
 

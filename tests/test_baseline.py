@@ -138,15 +138,15 @@ def test_refreshing_from_another_setup_starts_afresh(based):
     (None, "no such file; write one first with --claims-baseline-update."),
     ("{not json", "not JSON (Expecting property name*); rewrite it with --claims-baseline-update."),
     ("[]", "not a baseline file, since it holds a JSON list, not an object; rewrite it with --claims-baseline-update."),
-    ('{"a": 1}', "not a baseline file, since its format is None, not 1; rewrite it*"),
-    ('{"format": 99, "checks": []}', "not a baseline file, since its format is 99, not 1; rewrite it*"),
-    ('{"format": 1, "checks": []}', "not a baseline file, since its 'written' entry lacks the versions, device or "
+    ('{"a": 1}', "not a baseline file, since its format is None, not 2; rewrite it*"),
+    ('{"format": 99, "checks": []}', "not a baseline file, since its format is 99, not 2; rewrite it*"),
+    ('{"format": 2, "checks": []}', "not a baseline file, since its 'written' entry lacks the versions, device or "
                                     "base seed; rewrite it*"),
-    ('{"format": 1, "written": {"versions": {}, "device": "cpu", "base_seed": 0}, "checks": [{"claim": "c"}]}',
+    ('{"format": 2, "written": {"versions": {}, "device": "cpu", "base_seed": 0}, "checks": [{"claim": "c"}]}',
      "not a baseline file, since a check entry lacks its claim, check, scale or verdict*"),
-    ('{"format": 1, "written": {"versions": [], "device": "cpu", "base_seed": 0}, "checks": []}',
+    ('{"format": 2, "written": {"versions": [], "device": "cpu", "base_seed": 0}, "checks": []}',
      "not a baseline file, since its 'written' versions are not an object*"),
-    ('{"format": 1, "written": {"versions": {}, "device": "cpu", "base_seed": 0}, "checks": [{"claim": "c", '
+    ('{"format": 2, "written": {"versions": {}, "device": "cpu", "base_seed": 0}, "checks": [{"claim": "c", '
      '"check": "t", "scale": "fast", "verdict": "supported", "numbers": {"gap": {"value": 1.0, '
      '"tolerance": {"absolute": "inf", "relative": 0.05}}}}]}',
      "not a baseline file, since gap of t needs a tolerance with numeric absolute and relative parts*"),

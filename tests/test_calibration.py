@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness.stats import (POWER, all_of, any_of, mean_test, paired_test, rate_test, seeds_for_power, slope_test,
-                           within_test)
+from harness.stats import (POWER, all_of, any_of, clustered_rate_test, mean_test, paired_test, rate_test,
+                           seeds_for_power, slope_test, within_test)
 from harness.verdicts import Decision, Verdict
 
 ALPHA = 0.01            # every rule's default error rate per side
@@ -150,3 +150,19 @@ def test_seeds_sized_for_power_detect_the_stated_effect_and_one_fewer_would_not(
     supported = sum(mean_test(rng.normal(THRESHOLD + distance, sd, n), THRESHOLD).verdict is Verdict.SUPPORTED
                     for _ in range(DRAWS))
     assert stats.binomtest(supported, DRAWS, power(n)).pvalue > SURPRISE, f"supported {supported} of {DRAWS}"
+
+
+def clustered_draw(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """16 clusters of 50 cases whose own rates scatter around THRESHOLD (Beta, intra-cluster correlation 0.2), as
+    the units of one net share its weights: cases within a cluster are not independent trials."""
+    a, b = THRESHOLD * 4, (1 - THRESHOLD) * 4
+    return rng.binomial(50, rng.beta(a, b, 16)), np.full(16, 50)
+
+
+def test_a_clustered_proportion_at_its_threshold_is_supported_at_most_alpha_of_the_time_and_a_pooled_one_is_not():
+    rng = generator("clustered")
+    draws = [clustered_draw(rng) for _ in range(DRAWS)]
+    clustered = sum(clustered_rate_test(k, m, THRESHOLD).verdict is Verdict.SUPPORTED for k, m in draws)
+    pooled = sum(rate_test(int(k.sum()), int(m.sum()), THRESHOLD).verdict is Verdict.SUPPORTED for k, m in draws)
+    assert not too_often(clustered, ALPHA), f"supported {clustered} of {DRAWS} times at the threshold"
+    assert too_often(pooled, ALPHA), "pooling clustered cases as independent trials should err too often"

@@ -47,6 +47,15 @@ def test_each_cells_control_gets_a_share_of_alpha_so_that_the_maps_control_errs_
     assert control.alpha == pytest.approx(0.01) and "falsely supported at most 0.01 of the time" in control.rule
 
 
+def test_a_map_whose_controls_ignore_their_share_of_alpha_or_that_gives_only_a_mirror_is_refused():
+    def decide(lr: float, slope: float, control_alpha: float):
+        return mean_test(CLEAR, 0.0), mean_test(NONE, 0.0)          # the control at the full alpha, not its share
+    with pytest.raises(ValueError, match="pass decide's third argument on"):
+        ConditionsMap.over(ROWS, COLUMNS, decide, control_kind="null")
+    with pytest.raises(ValueError, match="control_kind='mirror'"):
+        ConditionsMap.over(ROWS, COLUMNS, decide, control_kind="mirror")
+
+
 def test_any_of_is_supported_by_one_part_refuted_only_by_all_and_states_the_summed_error_rate():
     yes, no = mean_test(CLEAR, 0.0), mean_test(NONE, 0.0)
     undecided = mean_test([1.0, -1.0, 0.5, -0.4], 0.0)
@@ -84,7 +93,7 @@ def test_a_map_whose_control_holds_somewhere_fails_its_check():
 def test_a_cell_whose_runs_diverged_is_undecided_and_the_other_cells_still_decide():
     def decide(lr: float, slope: float, control_alpha: float):
         values = [1.0, float("nan"), 2.0] if lr == 1.0 else NONE
-        return mean_test(values, 0.0, name="effect"), mean_test(values, 0.0, name="null effect")
+        return mean_test(values, 0.0, name="effect"), mean_test(values, 0.0, alpha=control_alpha, name="null effect")
     diverged = ConditionsMap.over(ROWS, COLUMNS, decide, control_kind="null")
     assert diverged.summary() == "holds in 0 of 4 cells, refuted in 2, undecided in 2"
     record_of = evidence("refuted")

@@ -48,13 +48,22 @@ def test_the_report_names_the_stored_measurement_and_the_basis_of_a_prediction()
                "expected_reason": "the document's table"}
     stored = report_markdown([skipped], [], store=a_store())
     assert "Full scale, measured earlier" in stored and "measured on cuda (NVIDIA H200)" in stored
+    fast = {**full_record(), "scale": "fast", "test": "test_gap_is_positive[fast]", "passed": True, "measured": {},
+            "document": {}, "controls": [], "duration_s": 0.1, "device": "cpu", "seeds": [0], "decision": None}
+    fast_only = report_markdown([fast], [], store=a_store())                # -m fast: no full-scale record at all
+    assert "| `test_gap_is_positive` | supported (pass) | supported (measured earlier) |" in fast_only
     predicted = report_markdown([skipped], [])
     assert "Predicted supported (no run here measured it). Basis: the document's table" in predicted
 
 
-def test_a_file_that_is_not_a_store_is_one_sentence(tmp_path):
+def test_a_file_that_is_not_a_store_or_an_entry_without_its_provenance_is_one_sentence(tmp_path):
     (tmp_path / "store.json").write_text("[1, 2]")
     with pytest.raises(StoreError, match="is not a full-scale store"):
+        read_store(tmp_path / "store.json")
+    broken = a_store()
+    del broken["checks"][0]["provenance"]["date"]
+    (tmp_path / "store.json").write_text(json.dumps(broken))
+    with pytest.raises(StoreError, match=r"test_gap_is_positive\[full\] lacks its provenance's date"):
         read_store(tmp_path / "store.json")
 
 
@@ -75,6 +84,11 @@ def test_a_full_scale_run_keeps_its_verdicts_and_a_later_run_that_disagrees_fail
     assert differs.ret == pytest.ExitCode.TESTS_FAILED
     differs.stdout.fnmatch_lines(["full-scale verdicts that differ from *full_scale.json*",
                                   "toy-claim test_gap_is_positive?full?: stored refuted (cpu *), now supported"])
+    assert run(project, "-m", "slow", "--device", "cpu", "--claims-seed", "1").ret == pytest.ExitCode.OK
+
+    (project.path / STORE).write_text("not json")
+    assert run(project, "-m", "fast").ret == pytest.ExitCode.USAGE_ERROR
+    assert run(project, "-m", "slow", "--device", "cpu", "--claims-store-update").ret == pytest.ExitCode.OK
 
 
 def test_a_gpu_windows_store_is_merged_into_the_repositorys_in_place_of_the_same_checks(tmp_path):
