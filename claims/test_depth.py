@@ -116,7 +116,14 @@ FULL = Settings()                 # the document's: 10 epochs, Adam 1e-3, batch 
 # by more. Each seed trains every depth and activation from its own draw.
 ASSUMED_FULL_SD = 3.0
 MINIMUM_FULL_EFFECT = 5.0
-FULL_SEEDS = seeds_for_power(ASSUMED_FULL_SD, MINIMUM_FULL_EFFECT)       # 7
+
+
+def full_seeds_for(distance: float) -> int:
+    """Full-scale seeds that decide a true effect `distance` points from its threshold, at the assumed spread."""
+    return seeds_for_power(ASSUMED_FULL_SD, distance)
+
+
+FULL_SEEDS = full_seeds_for(MINIMUM_FULL_EFFECT)       # 7
 DOCUMENT_SETTING = "document 001's run: CIFAR-10, its CNN, 10 epochs, one seed (42)"
 FAST_SETTING = (f"synthetic {IMAGE_SIZE}x{IMAGE_SIZE} images of {CLASSES} shifted colour templates ({TRAIN_IMAGES} "
                 f"train, {TEST_IMAGES} test), document 001's CNN at width {FAST.width}, {SEEDS} seeds, {FAST.epochs} "
@@ -282,8 +289,8 @@ def test_sigmoid_accuracy_falls_at_eight_blocks(scale, evidence, sweep):
                              f"only 2 to 8 points above the {CLEARLY:g}-point margin, closer than the seeds are sized "
                              f"to resolve: inconclusive on 17 of base seeds 0-19, supported on 3",
                      "full": f"the document's smallest lead, 10.4 points at 1 block, sits 0.4 above the "
-                             f"{CLEARLY:g}-point margin: deciding it would take some 570 seeds at the assumed spread, "
-                             f"so at {FULL_SEEDS} the 1-block part stays open"})
+                             f"{CLEARLY:g}-point margin: deciding it would take {full_seeds_for(0.4)} seeds at the "
+                             f"assumed spread, so at {FULL_SEEDS} the 1-block part stays open"})
 def test_relu_beats_sigmoid_at_every_depth(scale, evidence, sweep):
     decision = beats_at_every_depth(sweep, "relu", "sigmoid")
     control = all_of([null_gain(sweep, "relu", d, "above") for d in DEPTHS], name="relu against itself at every depth")
@@ -298,8 +305,8 @@ def test_relu_beats_sigmoid_at_every_depth(scale, evidence, sweep):
                               f"asks, but closer to it than the seeds are sized to resolve: inconclusive on 14 of "
                               f"base seeds 0-19, refuted on 6",
                       "full": f"in the document a second block adds 11.1 points to ReLU, 1.1 beyond the "
-                              f"{CLEARLY:g}-point margin: deciding that would take some 80 seeds at the assumed "
-                              f"spread, so at {FULL_SEEDS} it stays open"})
+                              f"{CLEARLY:g}-point margin: deciding that would take {full_seeds_for(1.1)} seeds at the "
+                              f"assumed spread, so at {FULL_SEEDS} it stays open"})
 def test_a_second_block_helps_relu_and_not_sigmoid(scale, evidence, sweep):
     decision = wasted_capacity(sweep, 2, wasted="sigmoid", used="relu")
     control = null_wasted_capacity(sweep, 2, wasted="sigmoid", used="relu")
