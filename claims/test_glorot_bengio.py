@@ -30,8 +30,7 @@ Full scale (FULL) is the paper's CIFAR-10 experiment on a budget of about 3 minu
   on validation error after its 5 million updates, a search this budget cannot repeat. In reduced CPU runs
   (10,000 images, 1,500 updates) ReLU and softsign nets learned faster at 0.1 than at 0.01, tanh nets about as
   fast, none diverged, and the top layer of the 4-layer sigmoid nets fell from 0.5 to 0.09 within 300 updates at
-  0.1 (at 0.01, the 5-layer ones' had
-  fallen only to 0.44 after 1,500).
+  0.1 (at 0.01, the 5-layer ones' had fallen only to 0.44 after 1,500).
 - Fig. 2: 4 hidden layers of 1000 sigmoid (and, the control, tanh) units, the same rate, 5 nets, 5,000 updates
   (one epoch), probed every 50 steps; the positions are taken on the first POSITION_INPUTS training images.
 - No init-scale sweep: three more gains per swept seed would quadruple the tanh and softsign runs' nets and, on the
