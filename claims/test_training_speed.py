@@ -43,6 +43,8 @@ LEAKY_FASTER = Claim(
 )
 
 # Chosen here and kept fixed: the documents name no net, data, optimizer, target or budget.
+# 32 seeds: at the pilot's spreads of log steps (0.38 to 0.70 per map cell, base seed 0) a cell decides, with power
+# 0.8, a true speed-up 0.22 to 0.41 beyond log(FASTER) in log steps (a further factor of 1.25 to 1.5).
 SEEDS = 32
 TRAIN_POINTS, TEST_POINTS, NOISE = 128, 128, 0.2
 WIDTHS = (2, 16, 16, 1)
