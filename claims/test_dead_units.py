@@ -35,6 +35,8 @@ DEAD = Claim(
               "when the layers below it keep training.",
 )
 
+# 32 seeds of DEAD_UNITS units set dead per layer: 128 units, whose revived share, at 0 of 128 and no clustering,
+# has a 98% interval up to 0.035, under REVIVES.
 SEEDS = 32
 TRAIN_POINTS, NOISE = 256, 0.2
 WIDTHS = (2, 16, 16, 1)
