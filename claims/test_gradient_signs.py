@@ -9,7 +9,8 @@ from torch.func import grad, vmap
 
 from harness.claim import Claim
 from harness.seeding import derive_seeds
-from harness.stats import rate_test
+from harness.stats import clustered_rate_test
+from harness.verdicts import Decision
 from models.activations import ACTIVATIONS
 from models.mlp import init_mlp, mlp_forward
 
@@ -57,16 +58,17 @@ def weight_gradient_rows(act_name: str, rng: torch.Generator, seed: int, nets: i
     return per_example[1][0]
 
 
-def sign_agreement(rows: torch.Tensor) -> tuple[int, int]:
-    """(rows whose nonzero entries share one sign, rows with at least two nonzero entries)."""
+def sign_agreement(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per net: (rows whose nonzero entries share one sign, rows with at least two nonzero entries)."""
     informative = (rows != 0).sum(-1) >= 2
     shared = (rows >= 0).all(-1) | (rows <= 0).all(-1)
-    return int((shared & informative).sum()), int(informative.sum())
+    return (shared & informative).flatten(1).sum(-1).cpu(), informative.flatten(1).sum(-1).cpu()
 
 
-def same_sign_rule(rows: torch.Tensor, name: str):
-    held, n = sign_agreement(rows)
-    return rate_test(held, n, HOLDS_IN, side="above", name=f"share of {name} rows with one sign")
+def same_sign_rule(rows: torch.Tensor, name: str) -> Decision:
+    """A proportion interval on the rows with one sign, each net's rows a cluster (they share its weights)."""
+    return clustered_rate_test(*sign_agreement(rows), HOLDS_IN, side="above",
+                               name=f"share of {name} rows with one sign")
 
 
 def minibatch_sums(rows: torch.Tensor) -> torch.Tensor:
@@ -104,11 +106,12 @@ def test_per_example_gradients_into_a_relu_fed_unit_share_one_sign(scale, eviden
 @given(act_name=st.sampled_from(["sigmoid", "relu", "softplus"]), seed=st.integers(0, 2**32 - 1))
 def test_every_per_example_row_shares_one_sign_for_non_negative_activations(act_name, seed):
     rows = weight_gradient_rows(act_name, torch.Generator().manual_seed(seed), seed, nets=4)
-    held, informative = sign_agreement(rows)
+    held, informative = (int(count.sum()) for count in sign_agreement(rows))
     assert held == informative > 0
 
 
 @given(seed=st.integers(0, 2**32 - 1))
 def test_tanh_fed_rows_mix_signs(seed):
-    held, informative = sign_agreement(weight_gradient_rows("tanh", torch.Generator().manual_seed(seed), seed, nets=4))
+    rows = weight_gradient_rows("tanh", torch.Generator().manual_seed(seed), seed, nets=4)
+    held, informative = (int(count.sum()) for count in sign_agreement(rows))
     assert held < informative
