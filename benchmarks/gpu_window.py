@@ -39,7 +39,8 @@ from statistics import mean
 
 import torch
 
-from benchmarks.bench_cifar_sweep import BF16_DENSE_PEAK, GroupClock, documents_loaders, documents_model, sweep_flops
+from benchmarks.bench_cifar_sweep import (BF16_DENSE_PEAK, GroupClock, documents_loaders, documents_model, sweep_flops,
+                                          synchronize)
 from harness import cifar
 from harness.devices import resolve_device
 from harness.seeding import derive_seeds
@@ -159,11 +160,6 @@ def bf16_part(out: Path, device: torch.device, data: cifar.Cifar10, size: dict) 
     write(out, "bf16.json", {"best_test_accuracy": accuracy, "seconds": seconds, "epochs": size["bf16_epochs"],
                              "mean_difference_points": mean(differences),
                              "largest_difference_points": max(differences, key=abs)})
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main() -> None:

@@ -152,7 +152,7 @@ def full_scale_store(config: pytest.Config) -> dict:
         return store.read_store(store_path(config))
     except store.StoreError as error:
         if config.getoption(STORE_UPDATE_OPTION):
-            return {**store.EMPTY, "checks": []}
+            return store.empty()
         raise pytest.UsageError(str(error)) from None
 
 

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 from harness.claim import SCALES
 from harness.files import write_atomically, write_bytes_atomically
 from harness.plots import DOCUMENT_SETTING, SETTING, Drawn, Plot, draw_plots, where_from
-from harness.store import EMPTY, FULL, described, stored_for
+from harness.store import FULL, described, empty, stored_for
 from harness.verdicts import control_supported
 
 PLOTS = "plots"          # the PNGs' folder, inside the report's
@@ -376,7 +376,7 @@ def report_markdown(records: list[dict], ledger: list[str], drawn: Drawn | None 
     """report.md: the findings (does each claim hold?) and their legend, a table of verdicts by scale and the
     ledger, then one section per claim with its quote, statement, verdicts, plots (PNG files under plots/) and every
     check's evidence."""
-    drawn, store = drawn or Drawn([], []), store or EMPTY
+    drawn, store = drawn or Drawn([], []), store or empty()
     claims = _claims(records)
     lines = ["# Claims report", "", *_md_findings(claims), *_md_legend(), _overview(records), "",
              *[f"*{note}*\n" for note in drawn.notes], *_md_summary(claims, store), "```", *ledger, "```", ""]
@@ -553,7 +553,7 @@ def _html_claim(claim: str, checks: list[dict], plots: list[Plot], stored: list[
 def report_html(records: list[dict], ledger: list[str], drawn: Drawn | None = None,
                 store: dict | None = None) -> str:
     """report.html: report.md's content, self-contained (inline style, plots as data URIs), verdicts in colour."""
-    drawn, store = drawn or Drawn([], []), store or EMPTY
+    drawn, store = drawn or Drawn([], []), store or empty()
     claims = _claims(records)
     body = ["<h1>Claims report</h1>", *_html_findings(claims), *_html_legend(),
             f'<p class="meta">{escape(_overview(records))}</p>',

@@ -23,11 +23,13 @@ DEFAULT_PATH = Path("results") / "full_scale.json"
 FULL = "full"
 ABOUT = ("Measured full-scale verdicts: each check's verdict, deciding effect and provenance, written by "
          "pytest -m slow --claims-store-update. Runs that do not execute a check show its entry here.")
-
-
-EMPTY = {"format": FORMAT, "about": ABOUT, "checks": []}
 ENTRY_KEYS = {"claim": str, "check": str, "test": str, "verdict": str, "effect": dict, "provenance": dict}
 PROVENANCE_KEYS = ("device", "date", "versions", "base_seed", "data")
+
+
+def empty() -> dict:
+    """A store that keeps nothing yet."""
+    return {"format": FORMAT, "about": ABOUT, "checks": []}
 
 
 class StoreError(ValueError):
@@ -41,7 +43,7 @@ def _key(entry: dict) -> tuple[str, str]:
 def read_store(path: Path) -> dict:
     """The store at `path`, empty when there is no such file; StoreError (one sentence) when it is not a store."""
     if not path.exists():
-        return {**EMPTY, "checks": []}
+        return empty()
     try:
         store = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:

@@ -8,7 +8,7 @@ import pytest
 
 from harness.ledger import ledger_lines
 from harness.report import report_markdown
-from harness.store import EMPTY, read_store, StoreError, updated
+from harness.store import empty, read_store, StoreError, updated
 from test_plugin import CLAIM_MODULE, run
 
 STORE = "results/full_scale.json"
@@ -22,7 +22,7 @@ def full_record(verdict: str = "supported") -> dict:
 
 
 def a_store(verdict: str = "supported") -> dict:
-    return updated(EMPTY, [full_record(verdict)], "cuda (NVIDIA H200)", {"torch": "2.11.0"}, 0)
+    return updated(empty(), [full_record(verdict)], "cuda (NVIDIA H200)", {"torch": "2.11.0"}, 0)
 
 
 def test_an_entry_keeps_the_verdict_its_effect_and_where_it_came_from():
@@ -39,7 +39,7 @@ def test_the_ledger_shows_a_stored_verdict_where_the_full_scale_did_not_run_and_
             "document": {}}
     (stored,) = [line for line in ledger_lines([fast, skipped], a_store()) if line.startswith("toy-claim")]
     assert "measured supported (cuda " in stored and "predicted" not in stored
-    (predicted,) = [line for line in ledger_lines([fast, skipped], EMPTY) if line.startswith("toy-claim")]
+    (predicted,) = [line for line in ledger_lines([fast, skipped], empty()) if line.startswith("toy-claim")]
     assert "predicted supported" in predicted
 
 
@@ -95,7 +95,7 @@ def test_a_gpu_windows_store_is_merged_into_the_repositorys_in_place_of_the_same
     into, newer = tmp_path / "full_scale.json", tmp_path / "window.json"
     into.write_text(json.dumps(a_store("refuted")))
     other = {**full_record(), "check": "test_other", "test": "test_other[full]"}
-    newer.write_text(json.dumps(updated(EMPTY, [full_record("supported"), other], "cuda (NVIDIA H200)", {}, 0)))
+    newer.write_text(json.dumps(updated(empty(), [full_record("supported"), other], "cuda (NVIDIA H200)", {}, 0)))
     done = subprocess.run([sys.executable, "-m", "harness.store", str(newer), str(into)], capture_output=True,
                           text=True)
     assert done.returncode == 0 and "kept 2 entries" in done.stdout
