@@ -16,10 +16,11 @@ import pytest
 import torch
 from torch import Tensor
 
-from shared_claims import DOCUMENT_LEAKY_SLOPE, LEAKY_NEVER_DIES, LEAKY_SLOPES
+from claims.shared_claims import DOCUMENT_LEAKY_SLOPE, LEAKY_NEVER_DIES, LEAKY_SLOPES
 from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, two_moons
+from harness.plots import LayerTraces, PlotKind
 from harness.seeding import derive_seed, derive_seeds
 from harness.stats import ALPHA, all_of, clustered_rate_test, exact_test
 from harness.train import Net, TrainConfig, init_net, train
@@ -33,6 +34,11 @@ DEAD = Claim(
               "SGD its incoming weights and bias never change again (bit-identical). A first-layer unit (fixed "
               "inputs) stays dead forever, also under momentum and weight decay; a unit in a deeper layer can revive "
               "when the layers below it keep training.",
+    plots=(PlotKind("dead-share", "Hidden units with no positive pre-activation on any training input; for ReLU, the "
+                                  "dead units",
+                    LayerTraces(x="dead_share_steps", y="dead_share_{}", acts=("relu", "leaky_relu"),
+                                xlabel="training step (SGD)", ylabel="share of the layer's units", ylim=(0.0, None)),
+                    size=(10.0, 4.2)),),
 )
 
 # 32 seeds of DEAD_UNITS units set dead per layer: 128 units, whose revived share, at 0 of 128 and no clustering,

@@ -34,6 +34,7 @@ import torch
 
 from harness.claim import Claim
 from harness.data import Dataset, shifted_templates, stripes
+from harness.plots import PlotKind, Series
 from harness.progress import ProgressLines
 from harness.seeding import derive_seed, derive_seeds
 from harness.stats import all_of, mean_test, paired_test, seed_halves, seeds_for_power
@@ -55,6 +56,9 @@ DEPTH = Claim(
               f"rise and falls at 8 blocks; ReLU beats sigmoid (by more than {CLEARLY:g} points) at every depth.",
     document={"test_accuracy_relu": [54.99, 66.11, 73.63, 78.84, 80.07],
               "test_accuracy_sigmoid": [44.59, 42.32, 43.65, 42.43, 32.97]},
+    plots=(PlotKind("accuracy-vs-depth", "Test accuracy against depth",
+                    Series(x="depths", y="test_accuracy_{}", acts=("relu", "sigmoid"), spread="test_accuracy_sd_{}",
+                           xlabel="depth (blocks)", ylabel="test accuracy (%)"), size=(11.0, 4.8)),),
 )
 WASTED = Claim(
     id="sigmoid-wasted-capacity", source="000_117cae05039cffeb.txt",
@@ -74,6 +78,10 @@ GRADIENTS = Claim(
     document={"gradient_average_relu": [0.0124, 0.0099, 0.0064, 0.0049, 0.0039],
               "gradient_average_sigmoid": [0.0090, 0.0062, 0.0038, 0.0030, 0.0024],
               "gradient_fall_relu": 68.5, "gradient_fall_sigmoid": 73.3},
+    plots=(PlotKind("gradient-vs-depth", "Mean |gradient| against depth",
+                    Series(x="depths", y="gradient_average_{}", acts=("relu", "sigmoid"), log=True,
+                           xlabel="depth (blocks)", ylabel="mean |gradient| over parameter tensors (log)"),
+                    size=(11.0, 4.8), borrow={"depths": DEPTH.id}),),
 )
 FAMILY = Claim(
     id="relu-family-close", source="003_18664cc3255f4d6e.txt",

@@ -54,6 +54,7 @@ from torch import Tensor
 from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, cifar_vectors, smooth_teacher_classes, standardized
+from harness.plots import LayerTraces, PlotKind
 from harness.progress import StepProgress
 from harness.seeding import derive_seed, derive_seeds
 from harness.stats import ALPHA, all_of, mean_test, paired_test, seeds_for_power
@@ -81,6 +82,9 @@ TOP_LAYER_SATURATION = Claim(
     statement="With U[-1/sqrt(n), 1/sqrt(n)] init and plain SGD, the top hidden layer of a 4-hidden-layer sigmoid net "
               "is driven toward 0 early in training while the lower layers stay near or above 0.5 (Glorot & Bengio "
               "2010, Fig. 2). A tanh net trained the same way keeps its top layer at the middle of its range.",
+    plots=(PlotKind("layer-means", "Mean activation of each hidden layer during training, y axis over the output range",
+                    LayerTraces(x="probe_steps", y="{}_layer_means", acts=("sigmoid", "tanh"), xlabel="training step",
+                                ylabel="mean over units and batch", activation_range=True), size=(10.0, 4.2)),),
 )
 SOFTSIGN_ROBUST = Claim(
     id="softsign-robust-to-init", source=SOURCE,

@@ -17,7 +17,7 @@ from harness.claim import Claim
 from harness.seeding import derive_seeds
 from harness.stats import all_of, exact_test
 from harness.verdicts import Decision
-from models.activations import ACTIVATIONS, Activation
+from models.activations import ACTIVATIONS, ActivationInfo
 from models.mlp import Params, init_mlp, mlp_forward
 
 PIECEWISE = Claim(
@@ -70,7 +70,7 @@ def activation_pattern(params: Params, x: Tensor) -> Tensor:
     return torch.cat([pre > 0 for pre, _ in hidden], dim=-1)
 
 
-def value_and_jacobian(params: Params, x: Tensor, act: Activation) -> tuple[Tensor, Tensor]:
+def value_and_jacobian(params: Params, x: Tensor, act: ActivationInfo) -> tuple[Tensor, Tensor]:
     """f(x) [NETS, POINTS] and its Jacobian [NETS, POINTS, in]: each output depends on its own input only."""
     x = x.detach().requires_grad_()
     out = mlp_forward(params, x, act).squeeze(-1)
@@ -78,7 +78,7 @@ def value_and_jacobian(params: Params, x: Tensor, act: Activation) -> tuple[Tens
     return out.detach(), jacobian
 
 
-def worst_affine_error(params: Params, act: Activation, x: Tensor, x2: Tensor, shared: Tensor) -> float:
+def worst_affine_error(params: Params, act: ActivationInfo, x: Tensor, x2: Tensor, shared: Tensor) -> float:
     """max over pairs sharing a ReLU pattern of |f(x') - f(x) - J(x)(x' - x)| / (1 + |f(x')|)."""
     f, jacobian = value_and_jacobian(params, x, act)
     f2 = mlp_forward(params, x2, act).squeeze(-1).detach()

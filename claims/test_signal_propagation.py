@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from shared_claims import RELU_SPARSITY
+from claims.shared_claims import RELU_SPARSITY
 from harness.claim import Claim
 from harness.seeding import derive_seeds
 from harness.stats import all_of, clustered_rate_test, mean_test, seed_halves, within_test
 from harness.verdicts import Decision
-from models.activations import ACTIVATIONS, Init
+from models.activations import ACTIVATIONS, Init, of_family
 from models.mlp import Params, init_mlp, layer, mlp_forward
 
 INIT_MATCHES = Claim(
@@ -58,7 +58,7 @@ SELU_VARIANCE_WITHIN = 1.25      # "near variance 1": every layer's variance wit
 SPARSITY_DEPTH = 4
 HALF, NEAR_HALF = 0.5, 0.05      # "about half": a zero share within 0.05 of 1/2
 RARELY = 0.01                    # "almost never": exact zeros in under 1% of activations
-SATURATING = ("sigmoid", "tanh", "softsign")
+SATURATING = of_family("saturating")  # the registry's: sigmoid, tanh, softsign, and any user's
 
 
 PROTOCOL = {"fast": {"task": f"{EXAMPLES} inputs per net, the activation applied to standard-normal pre-activations",

@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 from harness.claim import Claim
 from harness.stats import all_of, exact_test
 from harness.verdicts import Decision
-from models.activations import ACTIVATIONS, Activation, elu, leaky_relu
+from models.activations import ACTIVATIONS, ActivationInfo, elu, leaky_relu
 
 ELU_SMOOTH = Claim(
     id="elu-differentiable-at-zero",
@@ -31,18 +31,18 @@ PROTOCOL = {"fast": {"task": "the activation at 0", "model": f"ELU (alpha 1, and
                      "evaluation": f"float64 one-sided difference quotients with step {STEP:g}"}}
 
 
-def one_sided_derivatives(act: Activation, h: float = STEP) -> tuple[float, float]:
+def one_sided_derivatives(act: ActivationInfo, h: float = STEP) -> tuple[float, float]:
     """((f(0) - f(-h)) / h, (f(h) - f(0)) / h) in float64."""
     f = act(torch.tensor([-h, 0.0, h], dtype=torch.float64))
     return float(f[1] - f[0]) / h, float(f[2] - f[1]) / h
 
 
-def differentiable_at_zero(act: Activation) -> Decision:
+def differentiable_at_zero(act: ActivationInfo) -> Decision:
     left, right = one_sided_derivatives(act)
     return exact_test(abs(right - left), TOLERANCE, name=f"{act.name}: |right - left derivative at 0|")
 
 
-def kink_at_zero(act: Activation, left_expected: float) -> Decision:
+def kink_at_zero(act: ActivationInfo, left_expected: float) -> Decision:
     """One-sided derivatives (left_expected, 1), and far enough apart to be a kink."""
     left, right = one_sided_derivatives(act)
     return all_of([exact_test(abs(left - left_expected), TOLERANCE, name=f"{act.name}: |left - {left_expected:.3g}|"),
@@ -51,7 +51,7 @@ def kink_at_zero(act: Activation, left_expected: float) -> Decision:
                   name=f"{act.name} has a kink at 0")
 
 
-def kinked_activations(rng: torch.Generator) -> list[tuple[Activation, float]]:
+def kinked_activations(rng: torch.Generator) -> list[tuple[ActivationInfo, float]]:
     """ELUs with alpha in [0.1, 0.9] or [1.1, 3], leaky ReLUs with slope in [0.01, 0.5]; each with its left slope."""
     u, v, slopes = torch.rand(3, KINKED, generator=rng, device=rng.device, dtype=torch.float64).cpu()
     alphas = torch.where(u < 0.5, 0.1 + (0.9 - ALPHA_GAP) * v, 1 + ALPHA_GAP + (2 - ALPHA_GAP) * v)

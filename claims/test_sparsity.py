@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from shared_claims import LEAKY_NEVER_DIES, RELU_SPARSITY
+from claims.shared_claims import LEAKY_NEVER_DIES, RELU_SPARSITY
 from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, two_moons
@@ -22,6 +22,7 @@ from harness.seeding import derive_seed, derive_seeds
 from harness.stats import ALPHA, all_of, clustered_rate_test, exact_test, paired_test, seed_halves
 from harness.train import History, Net, TrainConfig, train
 from harness.verdicts import Decision, Verdict
+from models.activations import of_family
 
 # The thresholds the statements name.
 MORE_ZEROS = 0.05                   # "raises": the share of exact zeros higher by more than 0.05 (5 points of share)
@@ -54,7 +55,7 @@ FEW_SEEDS = 16                      # where the effect is large or pooled over m
 TRAIN_POINTS, TEST_POINTS, NOISE = 128, 256, 0.2
 WIDTHS = (2, 32, 32, 1)
 LEARNING_RATE, STEPS = 0.5, 200     # full-batch gradient descent; the ReLU nets reach 96% test accuracy
-SATURATING = ("sigmoid", "tanh", "softsign")
+SATURATING = of_family("saturating")  # the registry's: sigmoid, tanh, softsign, and any user's
 LARGE_SHARE = 0.25                  # "a large share": exact zeros on over a quarter of (unit, input) pairs
 RARELY = 0.01                       # "almost never": exact zeros in under 1% of them, as at init
 L1_WEIGHT = 0.01                    # times each example's |activation| summed over the 64 hidden units

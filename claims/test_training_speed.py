@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from shared_claims import DOCUMENT_LEAKY_SLOPE, LEAKY_SLOPES
+from claims.shared_claims import DOCUMENT_LEAKY_SLOPE, LEAKY_SLOPES
 from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.data import Dataset, affine, two_moons, whitened

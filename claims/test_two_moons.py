@@ -27,6 +27,7 @@ from torch import Tensor
 from harness.claim import Claim
 from harness.conditions import Axis, ConditionsMap
 from harness.data import Dataset, two_moons
+from harness.plots import CurvesAndMaps, PlotKind
 from harness.progress import StepProgress
 from harness.seeding import derive_seed, derive_seeds
 from harness.stats import ALPHA, all_of, mean_test, paired_test, seed_halves
@@ -48,6 +49,11 @@ PLATEAU = Claim(
               f"test accuracy sigmoid about 79% vs ReLU about 96%.",
     document={"final_loss_sigmoid": 0.28, "final_loss_relu": 0.03,
               "test_accuracy_sigmoid": 79.0, "test_accuracy_relu": 96.0},
+    plots=(PlotKind("loss-and-boundaries", "Two moons: training loss and decision boundaries",
+                    CurvesAndMaps(steps="loss_curve_steps", curve="loss_curve_{}", grid_x="boundary_x",
+                                  grid_y="boundary_y", probability="boundary_probability_{}", points="moons_points",
+                                  final_document="final_loss_{}", acts=("relu", "sigmoid"), budget="steps"),
+                    size=(15.0, 4.6)),),
 )
 LINEAR_BOUNDARY = Claim(
     id="sigmoid-linear-boundary", source=SOURCE,

@@ -6,6 +6,7 @@ from typing import Callable, Mapping
 
 import pytest
 
+from harness.plots import PlotKind
 from harness.verdicts import EXPECTATIONS, Verdict
 
 SCALES = ("fast", "full")
@@ -17,13 +18,14 @@ SCALE_MARKS = {
 
 @dataclass(frozen=True)
 class Claim:
-    """One row of CLAIMS.md: what a document says, and the statement the checks test."""
+    """One row of CLAIMS.md: what a document says, the statement the checks test, and the plots of their records."""
 
     id: str
     source: str
     quote: str
     statement: str
     document: Mapping[str, float | list[float]] = field(default_factory=dict)
+    plots: tuple[PlotKind, ...] = ()
 
     def check(self, expected: str | Mapping[str, str], scales: tuple[str, ...] = ("fast",),
               reason: str | Mapping[str, str] = "") -> Callable:

@@ -1,13 +1,13 @@
 """The report's plots, drawn from evidence records.
 
-A small registry, PLOT_KINDS, says which plots exist: each kind names the claim whose records it reads and the
-measured keys it needs, and a plot is drawn for every distinct set of those values that some record (of any scale)
-holds. Where a record has the document's numbers under the same keys, they are drawn in a panel of their own beside
-the measured ones, and the caption says which task, model and scale each came from, in the words of the check's
-`setting` (which says so where the task is a stand-in): a stand-in is never drawn as if it were the document's
-setting.
-matplotlib is imported only when drawing, and drawn through its Agg canvas (no display, no pyplot state); without
-it the report is written without plots and says why.
+A claim declares its plots next to its checks (Claim(plots=(PlotKind(...), ...))); every record of the claim carries
+the declarations as data (PlotKind.to_json), so a report drawn from claims.json alone, or on the xdist controller,
+knows them. A plot is drawn for every distinct set of the kind's keys that some record (of any scale) holds. Where a
+record has the document's numbers under the same keys, they are drawn in a panel of their own beside the measured
+ones, and the caption says which task, model and scale each came from, in the words of the check's `setting` (which
+says so where the task is a stand-in): a stand-in is never drawn as if it were the document's setting.
+Activations are drawn in their registry colours and names. matplotlib is imported only when drawing, and drawn
+through its Agg canvas (no display, no pyplot state); without it the report is written without plots and says why.
 """
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ import importlib.util
 import io
 import json
 import textwrap
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-ACTIVATION_STYLE = {"relu": ("ReLU", "C0"), "sigmoid": ("sigmoid", "C1"), "tanh": ("tanh", "C2"),
-                    "leaky_relu": ("leaky ReLU", "C4")}
 DOCUMENT_STYLE = {"linestyle": "--", "marker": "s", "markerfacecolor": "white", "alpha": 0.8}
 LINESTYLES = ("-", "--", "-.", ":")
 DPI = 100
@@ -35,14 +33,10 @@ TITLE_WIDTH = 60            # characters per line of a panel title
 
 
 def _style(act: str) -> tuple[str, str]:
-    return ACTIVATION_STYLE.get(act, (act, "C7"))
-
-
-def _distinct_colours(acts: list[str]) -> list[str]:
-    """Each activation's own colour where it has one, else the next colour no activation here has taken."""
-    taken = {colour for _, colour in ACTIVATION_STYLE.values()}
-    spare = iter(c for c in (f"C{i}" for i in range(10)) if c not in taken)
-    return [ACTIVATION_STYLE[a][1] if a in ACTIVATION_STYLE else next(spare, "black") for a in acts]
+    """An activation's display name and colour, from the registry (grey for a name it does not hold)."""
+    from models.activations import ACTIVATIONS
+    entry = ACTIVATIONS.get(act)
+    return (entry.display, entry.colour) if entry else (act, "C7")
 
 
 def where_from(scale: str, measured: Mapping[str, Any], with_document: bool) -> str:
@@ -238,7 +232,7 @@ class ActivationCurves:
                   "bounded": [a for a in ACTIVATIONS.values() if np.isfinite(a.output_range).all()]}
         axes = fig.subplots(2, 2, sharex=True)
         for (group, acts), (ax_f, ax_d) in zip(groups.items(), axes):
-            for act, colour, dashes in zip(acts, _distinct_colours([a.name for a in acts]), LINESTYLES * len(acts)):
+            for act, colour, dashes in zip(acts, [a.colour for a in acts], LINESTYLES * len(acts)):
                 ax_f.plot(x.numpy(), act(x).numpy(), color=colour, linestyle=dashes, label=act.name)
                 ax_d.plot(x.numpy(), act.derivative(x).numpy(), color=colour, linestyle=dashes, label=act.name)
             ax_f.set(title=f"{group} output: f(x)", ylabel="f(x)")
@@ -254,39 +248,34 @@ class ActivationCurves:
 
 @dataclass(frozen=True)
 class PlotKind:
+    """A plot a claim declares: its name, title, drawing (Series, LayerTraces or CurvesAndMaps) and size; `borrow`
+    maps a key to the claim whose same-scale record may supply it when the record drawn lacks it."""
+
     name: str
-    claim: str | None           # None: drawn once per report, from no record
     title: str
     figure: Drawing
     size: tuple[float, float] = (6.4, 4.2)
-    borrow: Mapping[str, str] = field(default_factory=dict)  # key -> claim whose same-scale record may supply it
+    borrow: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "title": self.title, "figure": type(self.figure).__name__,
+                "arguments": asdict(self.figure), "size": list(self.size), "borrow": dict(self.borrow)}
 
 
-PLOT_KINDS: tuple[PlotKind, ...] = (
-    PlotKind("accuracy-vs-depth", "relu-improves-with-depth", "Test accuracy against depth",
-             Series(x="depths", y="test_accuracy_{}", acts=("relu", "sigmoid"), spread="test_accuracy_sd_{}",
-                    xlabel="depth (blocks)", ylabel="test accuracy (%)"), size=(11.0, 4.8)),
-    PlotKind("gradient-vs-depth", "sigmoid-gradients-shrink-faster", "Mean |gradient| against depth",
-             Series(x="depths", y="gradient_average_{}", acts=("relu", "sigmoid"), log=True,
-                    xlabel="depth (blocks)", ylabel="mean |gradient| over parameter tensors (log)"),
-             size=(11.0, 4.8), borrow={"depths": "relu-improves-with-depth"}),
-    PlotKind("loss-and-boundaries", "sigmoid-plateau", "Two moons: training loss and decision boundaries",
-             CurvesAndMaps(steps="loss_curve_steps", curve="loss_curve_{}", grid_x="boundary_x", grid_y="boundary_y",
-                           probability="boundary_probability_{}", points="moons_points",
-                           final_document="final_loss_{}", acts=("relu", "sigmoid"), budget="steps"),
-             size=(15.0, 4.6)),
-    PlotKind("layer-means", "sigmoid-top-layer-saturation",
-             "Mean activation of each hidden layer during training, y axis over the output range",
-             LayerTraces(x="probe_steps", y="{}_layer_means", acts=("sigmoid", "tanh"), xlabel="training step",
-                         ylabel="mean over units and batch", activation_range=True), size=(10.0, 4.2)),
-    PlotKind("dead-share", "dead-relu-stays-dead",
-             "Hidden units with no positive pre-activation on any training input; for ReLU, the dead units",
-             LayerTraces(x="dead_share_steps", y="dead_share_{}", acts=("relu", "leaky_relu"),
-                         xlabel="training step (SGD)", ylabel="share of the layer's units", ylim=(0.0, None)),
-             size=(10.0, 4.2)),
-    PlotKind("activations", None, "The activations and their derivatives",
-             ActivationCurves(), size=(11.0, 7.0)),
-)
+def kind_from_json(spec: Mapping[str, Any]) -> PlotKind:
+    arguments = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["arguments"].items()}
+    return PlotKind(spec["name"], spec["title"], FIGURES[spec["figure"]](**arguments), tuple(spec["size"]),
+                    dict(spec.get("borrow", {})))
+
+
+FIGURES = {figure.__name__: figure for figure in (Series, LayerTraces, CurvesAndMaps)}
+REGISTRY_PLOT = PlotKind("activations", "The activations and their derivatives", ActivationCurves(), (11.0, 7.0))
+
+
+def declared(records: list[dict]) -> list[tuple[str, PlotKind]]:
+    """(claim, kind) for every plot the records' claims declare, once each, in the records' order."""
+    specs = {(r["claim"], spec["name"]): spec for r in records for spec in r.get("plots", [])}
+    return [(claim, kind_from_json(spec)) for (claim, _), spec in specs.items()]
 
 
 @dataclass(frozen=True)
@@ -337,12 +326,10 @@ def _values(kind: PlotKind, record: dict, records: list[dict]) -> dict[str, Any]
     return values
 
 
-def _datasets(kind: PlotKind, records: list[dict]) -> list[_Data]:
-    """One per distinct set of values among the kind's claim's records, per scale, naming the checks that hold it."""
-    if kind.claim is None:
-        return [_Data(None, [], {}, {})]
+def _datasets(claim: str, kind: PlotKind, records: list[dict]) -> list[_Data]:
+    """One per distinct set of values among the claim's records, per scale, naming the checks that hold it."""
     found: dict[tuple[str, str], _Data] = {}
-    for record in sorted((r for r in records if r["claim"] == kind.claim), key=lambda r: (r["scale"], r["check"])):
+    for record in sorted((r for r in records if r["claim"] == claim), key=lambda r: (r["scale"], r["check"])):
         values = _values(kind, record, records)
         if values is not None:
             data = _Data(record["scale"], [], values, record.get("document", {}))
@@ -350,33 +337,40 @@ def _datasets(kind: PlotKind, records: list[dict]) -> list[_Data]:
     return list(found.values())
 
 
-def _render(kind: PlotKind, data: _Data) -> bytes:
+def render_figure(draw: Callable[[Any], None], size: tuple[float, float], title: str = "") -> bytes:
+    """A PNG of what `draw` puts on a fresh figure, through matplotlib's Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=kind.size, layout="constrained")
+    fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
-    kind.figure.draw(fig, data.values, data.document)
-    fig.suptitle(kind.title + (f" ({data.scale} scale)" if data.scale else ""), fontweight="bold")
+    draw(fig)
+    if title:
+        fig.suptitle(title, fontweight="bold")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
 
 
+def _render(kind: PlotKind, data: _Data) -> bytes:
+    return render_figure(lambda fig: kind.figure.draw(fig, data.values, data.document), kind.size,
+                         kind.title + (f" ({data.scale} scale)" if data.scale else ""))
+
+
 _REGISTRY_PLOTS: dict[tuple[str, tuple[str, ...]], bytes] = {}
 
 
-def _registry_plot(kind: PlotKind) -> bytes:
-    """A plot that reads no record, only the activations registry, is the same in every report a process writes:
+def _registry_plot() -> bytes:
+    """The plot that reads no record, only the activations registry, is the same in every report a process writes:
     drawn once per registry."""
     from models.activations import ACTIVATIONS
-    key = (kind.name, tuple(ACTIVATIONS))
+    key = (REGISTRY_PLOT.name, tuple(ACTIVATIONS))
     if key not in _REGISTRY_PLOTS:
-        _REGISTRY_PLOTS[key] = _render(kind, _Data(None, [], {}, {}))
+        _REGISTRY_PLOTS[key] = _render(REGISTRY_PLOT, _Data(None, [], {}, {}))
     return _REGISTRY_PLOTS[key]
 
 
-def _filename(kind: PlotKind, data: _Data, index: int) -> str:
-    parts = [kind.claim or "report", kind.name, data.scale or "", str(index + 1) if index else ""]
+def _filename(claim: str, kind: PlotKind, data: _Data, index: int) -> str:
+    parts = [claim, kind.name, data.scale or "", str(index + 1) if index else ""]
     return "-".join(p for p in parts if p) + ".png"
 
 
@@ -447,22 +441,24 @@ def _conditions_plots(records: list[dict]) -> tuple[list[Plot], list[str]]:
     return plots, notes
 
 
-def draw_plots(records: list[dict], kinds: tuple[PlotKind, ...] = PLOT_KINDS) -> Drawn:
-    """Every plot the records hold the values for, as PNG bytes, and a map per conditions map; a note for each plot
-    that could not be drawn."""
+def draw_plots(records: list[dict]) -> Drawn:
+    """Every plot the records' claims declare and hold the values for, as PNG bytes, a map per conditions map, and
+    the registry's activations; a note for each plot that could not be drawn."""
     if importlib.util.find_spec("matplotlib") is None:
         return Drawn([], [MISSING_MATPLOTLIB])
     plots, notes = _conditions_plots(records)
-    for kind in kinds:
-        datasets = _datasets(kind, records)
+    for claim, kind in declared(records):
+        datasets = _datasets(claim, kind, records)
         for i, data in enumerate(datasets):
             try:
-                png = _render(kind, data) if kind.claim else _registry_plot(kind)
+                png = _render(kind, data)
             except (ValueError, TypeError, IndexError, KeyError) as error:  # malformed values: say so, draw the rest
                 notes.append(f"{kind.name} ({data.scale}, {', '.join(data.checks)}) not drawn: {error}")
                 continue
             index = sum(d.scale == data.scale for d in datasets[:i])
-            about = where_from(data.scale, data.values, bool(data.document)) if data.scale else ""
-            plots.append(Plot(kind.name, kind.claim, data.scale, tuple(data.checks), kind.title,
-                              _filename(kind, data, index), png, about))
+            plots.append(Plot(kind.name, claim, data.scale, tuple(data.checks), kind.title,
+                              _filename(claim, kind, data, index), png,
+                              where_from(data.scale, data.values, bool(data.document))))
+    plots.append(Plot(REGISTRY_PLOT.name, None, None, (), REGISTRY_PLOT.title, f"report-{REGISTRY_PLOT.name}.png",
+                      _registry_plot()))
     return Drawn(plots, notes)

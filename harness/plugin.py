@@ -17,8 +17,10 @@ from harness import baseline, cifar, devices, store
 from harness.evidence import ClaimCheckFailed, Evidence, junit_properties, versions
 from harness.files import folder_problem
 from harness.ledger import ledger_lines
+from harness.profile import Profile
 from harness.report import write_claims_json, write_report
 from harness.seeding import derive_seed
+from models import user_activations
 
 DEVICE_OPTION = "--device"
 SEED_OPTION = "--claims-seed"
@@ -29,6 +31,7 @@ BASELINE_OPTION = "--claims-baseline"
 BASELINE_UPDATE_OPTION = "--claims-baseline-update"
 STORE_OPTION = "--claims-store"
 STORE_UPDATE_OPTION = "--claims-store-update"
+ACTIVATION_OPTION = "--activation"
 DATA_VARIABLE = "CLAIMS_DATA"     # the environment variable --data-dir falls back on
 DEFAULT_DATA = "data"
 # One torch thread per process unless OMP_NUM_THREADS says otherwise: the fast experiments' tensors are too small
@@ -39,6 +42,7 @@ TORCH_THREADS = 1
 
 CHECK_KEY = "claims_check"        # user property set at collection: which claim, scale and expectation
 EVIDENCE_KEY = "claims_evidence"  # user property set at teardown: the evidence record
+PROFILE_KEY = "claims_profile"    # user property set at teardown: a profile test's rows, for the report cards
 # A claim module's protocol per scale, as data (task, model, optimizer, learning_rate, budget, seeds, evaluation):
 # every check of the module records it; a check whose experiment differs adds or overrides with evidence.describe.
 PROTOCOL_ATTRIBUTE = "PROTOCOL"
@@ -66,6 +70,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "shown for checks that do not run, compared with those that do")
     group.addoption(STORE_UPDATE_OPTION, action="store_true",
                     help=f"keep this run's full-scale verdicts, with their provenance, in the {STORE_OPTION} FILE")
+    group.addoption(ACTIVATION_OPTION, action="append", default=[], metavar="NAME=MODULE:ATTR",
+                    help="add your activation to the registry for this run, e.g. mish=torch.nn.functional:mish "
+                         "(repeatable; packages can also ship entries under the entry-point group "
+                         f"{user_activations.ENTRY_POINT_GROUP})")
 
 
 class DataDir:
@@ -115,9 +123,18 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"{REPORT_OPTION} {report}: {problem}; choose a folder you can write to "
                                 "(it is made if missing).")
     config.stash[DATA_DIR] = DataDir(config)
+    register_user_activations(config)
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(Ledger(config, stored_baseline(config), full_scale_store(config)),
                                       "claims-ledger")
+
+
+def register_user_activations(config: pytest.Config) -> None:
+    """The users' activations join the registry before any module is collected, and leave it when the run ends."""
+    try:
+        config.add_cleanup(user_activations.register_all(config.getoption(ACTIVATION_OPTION)))
+    except user_activations.UserActivationError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def base_seed_of(config: pytest.Config) -> int:
@@ -179,7 +196,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.user_properties.append((CHECK_KEY, json.dumps({
                 "claim": marker.kwargs["claim"].id, "check": item.originalname, "test": item.name, "scale": scale,
                 "expected": marker.kwargs["expected"][scale],
-                "expected_reason": marker.kwargs["reason"].get(scale, "")})))
+                "expected_reason": marker.kwargs["reason"].get(scale, ""),
+                "plots": [kind.to_json() for kind in claim.plots]})))
 
 
 @pytest.fixture(scope="session")
@@ -277,6 +295,15 @@ def evidence(request: pytest.FixtureRequest, device: torch.device, check_seed: i
                     pytrace=False)
 
 
+@pytest.fixture
+def profile(request: pytest.FixtureRequest):
+    """Collects a profile test's measurements; the report's cards read them back."""
+    rows = Profile()
+    yield rows
+    if rows.rows:
+        request.node.user_properties.append((PROFILE_KEY, json.dumps(rows.rows)))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
@@ -299,6 +326,7 @@ class Ledger:
     def __init__(self, config: pytest.Config, stored_baseline: dict | None, full_scale: dict) -> None:
         self.config = config
         self.records: list[dict] = []
+        self.profiles: list[dict] = []
         self.baseline = stored_baseline
         self.store = full_scale
         self.store_lines: list[str] = []
@@ -311,6 +339,8 @@ class Ledger:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         properties = dict(report.user_properties)
+        if report.when == "teardown" and PROFILE_KEY in properties:
+            self.profiles += json.loads(properties[PROFILE_KEY])
         if report.when == "call" and report.failed and CHECK_KEY in properties:
             self.failures[report.nodeid] = failure_message(report)
             return
@@ -356,7 +386,7 @@ class Ledger:
         or whose numbers drifted, fails."""
         self.ledger = ledger_lines(self.records, self.store)
         report = self.config.getoption(REPORT_OPTION)
-        if report and self.records:
+        if report and (self.records or self.profiles):
             self.report_folder = self.write_full_report(Path(report))
         if self.config.getoption(BASELINE_OPTION) is not None:
             self.drifted = self.use_baseline(Path(self.config.getoption(BASELINE_OPTION)))
@@ -398,7 +428,7 @@ class Ledger:
 
     def write_full_report(self, folder: Path) -> Path | None:
         try:
-            return write_report(folder, self.records, self.ledger, self.store)
+            return write_report(folder, self.records, self.ledger, self.store, self.profiles)
         except OSError as error:
             self.tell(f"could not write the report in {folder}: {error.strerror or error}.")
             return None
@@ -409,7 +439,7 @@ class Ledger:
                                      f"device {self.config.stash[DEVICE]})")
             for line in self.ledger:
                 terminalreporter.write_line(line)
-        if self.config.getoption(REPORT_OPTION) and not self.records:
+        if self.config.getoption(REPORT_OPTION) and not (self.records or self.profiles):
             terminalreporter.write_line(f"claims report: no claim check ran, so nothing was written to "
                                         f"{self.config.getoption(REPORT_OPTION)}.")
         if self.report_folder is not None:

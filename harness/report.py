@@ -10,6 +10,7 @@ from html import escape
 from pathlib import Path
 from typing import Callable, Sequence
 
+from harness import cards
 from harness.claim import SCALES
 from harness.files import write_atomically, write_bytes_atomically
 from harness.plots import DOCUMENT_SETTING, SETTING, Drawn, Plot, draw_plots, where_from
@@ -241,7 +242,7 @@ def _overview(records: list[dict]) -> str:
 
 def _caption(plot: Plot) -> str:
     source = (f"{plot.scale} scale, from {', '.join(plot.checks)}" if plot.scale
-              else "from the registry in models/activations.py")
+              else "from the profile tests" if plot.claim else "from the registry in models/activations.py")
     return f"{plot.title} ({source})" + (f". {plot.about}" if plot.about else "")
 
 
@@ -372,7 +373,7 @@ def _of(stored: list[dict], records: list[dict]) -> list[dict]:
 
 
 def report_markdown(records: list[dict], ledger: list[str], drawn: Drawn | None = None,
-                    store: dict | None = None) -> str:
+                    store: dict | None = None, profiles: Sequence[dict] = ()) -> str:
     """report.md: the findings (does each claim hold?) and their legend, a table of verdicts by scale and the
     ledger, then one section per claim with its quote, statement, verdicts, plots (PNG files under plots/) and every
     check's evidence."""
@@ -387,6 +388,8 @@ def report_markdown(records: list[dict], ledger: list[str], drawn: Drawn | None 
         lines += _md_verdicts(checks, _stored(store, claim, checks)) + _md_plots(drawn.of(claim))
         for r in checks:
             lines += _check_section(r)
+    for name in cards.card_names(list(profiles)):
+        lines += cards.markdown(list(profiles), name, drawn.of(f"card:{name}"), PLOTS)
     if plots := drawn.of(None):
         lines += [f"## {ACTIVATIONS_SECTION}", "", *_md_plots(plots)]
     return "\n".join(lines)
@@ -551,7 +554,7 @@ def _html_claim(claim: str, checks: list[dict], plots: list[Plot], stored: list[
 
 
 def report_html(records: list[dict], ledger: list[str], drawn: Drawn | None = None,
-                store: dict | None = None) -> str:
+                store: dict | None = None, profiles: Sequence[dict] = ()) -> str:
     """report.html: report.md's content, self-contained (inline style, plots as data URIs), verdicts in colour."""
     drawn, store = drawn or Drawn([], []), store or empty()
     claims = _claims(records)
@@ -561,6 +564,8 @@ def report_html(records: list[dict], ledger: list[str], drawn: Drawn | None = No
             "<details><summary>The ledger</summary><pre>", *map(escape, ledger), "</pre></details>"]
     for claim, checks in claims:
         body += _html_claim(claim, checks, drawn.of(claim), _stored(store, claim, checks))
+    for name in cards.card_names(list(profiles)):
+        body += cards.html(list(profiles), name, drawn.of(f"card:{name}"), _html_plots)
     if plots := drawn.of(None):
         body += [f'<section id="activations"><h2>{ACTIVATIONS_SECTION}</h2>', *_html_plots(plots), "</section>"]
     return "\n".join(['<!doctype html>', '<html lang="en"><head><meta charset="utf-8">',
@@ -582,12 +587,20 @@ def write_plots(directory: Path, drawn: Drawn) -> None:
             stale.unlink()
 
 
-def write_report(directory: Path, records: list[dict], ledger: list[str], store: dict | None = None) -> Path:
+def write_report(directory: Path, records: list[dict], ledger: list[str], store: dict | None = None,
+                 profiles: Sequence[dict] = ()) -> Path:
     """claims.json, the plots, report.md and report.html, each written atomically; returns the folder. `store`: the
-    measured full-scale verdicts shown for checks that did not run at full scale."""
+    measured full-scale verdicts shown for checks that did not run at full scale; `profiles`: the profile rows the
+    report cards show (also written as profiles.json)."""
     write_claims_json(directory, records)
     drawn = draw_plots(records)
+    profiles = list(profiles)
+    if profiles:
+        write_atomically(directory / cards.PROFILES_JSON, json.dumps(profiles, indent=1) + "\n")
+        if not drawn.notes or drawn.plots:  # matplotlib is there
+            drawn = Drawn(drawn.plots + [p for name in cards.card_names(profiles)
+                                         for p in cards.card_plots(profiles, name)], drawn.notes)
     write_plots(directory, drawn)
-    write_atomically(directory / "report.md", report_markdown(records, ledger, drawn, store))
-    write_atomically(directory / "report.html", report_html(records, ledger, drawn, store))
+    write_atomically(directory / "report.md", report_markdown(records, ledger, drawn, store, profiles))
+    write_atomically(directory / "report.html", report_html(records, ledger, drawn, store, profiles))
     return directory

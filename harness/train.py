@@ -20,7 +20,7 @@ from torch import Tensor
 
 from harness.data import Dataset
 from harness.seeding import derive_seed
-from models.activations import ACTIVATIONS, Activation, Init
+from models.activations import ACTIVATIONS, ActivationInfo, Init
 from models.mlp import Norms, Params, init_batchnorm, init_mlp, mlp_forward
 
 Loss = Literal["bce", "ce"]
@@ -54,7 +54,7 @@ class Net:
 
     params: Params
     norms: Norms | None
-    act: Activation
+    act: ActivationInfo
 
     def __call__(self, x: Tensor, keep: bool = False):
         return mlp_forward(self.params, x, self.act, keep, self.norms)

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from models.activations import ACTIVATIONS
 
 
-class Activation(nn.Module):
+class ActivationLayer(nn.Module):
     """A registry activation as a module, so blocks are plain nn.Sequential."""
 
     def __init__(self, name: str) -> None:
@@ -38,7 +38,7 @@ class Block(nn.Sequential):
 
     def __init__(self, channels_in: int, channels_out: int, activation: str, groups: int = 1) -> None:
         super().__init__(nn.Conv2d(channels_in * groups, channels_out * groups, 3, padding=1, groups=groups),
-                         nn.BatchNorm2d(channels_out * groups), Activation(activation))
+                         nn.BatchNorm2d(channels_out * groups), ActivationLayer(activation))
 
 
 class CNN(nn.Module):

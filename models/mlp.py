@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from models.activations import Activation, Init, init_std
+from models.activations import ActivationInfo, Init, init_std
 
 Params = list[tuple[Tensor, Tensor]]  # (weight [..., out, in], bias [..., out]) per layer
 Norms = list[tuple[Tensor, Tensor]]   # (gain [..., features], shift [..., features]) per hidden layer
@@ -72,7 +72,7 @@ def layer(params: tuple[Tensor, Tensor], x: Tensor) -> Tensor:
     return _columns_layer(params, x.mT).mT
 
 
-def mlp_forward(params: Params, x: Tensor, act: Activation, keep: bool = False, norms: Norms | None = None):
+def mlp_forward(params: Params, x: Tensor, act: ActivationInfo, keep: bool = False, norms: Norms | None = None):
     """Hidden layers apply `act`; the last layer is linear. With keep=True also return each hidden layer's
     (pre-activation, activation). With `norms`, each hidden block is FC -> BatchNorm -> activation, and the
     pre-activation is the normalised value the activation receives. Inputs and outputs are [..., N, features];

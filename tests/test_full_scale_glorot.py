@@ -26,8 +26,7 @@ TINY_STEPS, TINY_SATURATION_STEPS, TINY_PROBE_EVERY = 40, 20, 5
 @pytest.fixture
 def tiny_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
     """The claim module's full-scale protocol shrunk to two nets per activation, of width 4, for a few steps."""
-    monkeypatch.syspath_prepend(str(ROOT / "claims"))
-    glorot = importlib.import_module("test_glorot_bengio")
+    glorot = importlib.import_module("claims.test_glorot_bengio")
     tiny = replace(glorot.FULL, width=4, steps=TINY_STEPS, ranking_seeds={act: 2 for act in glorot.RANKED},
                    loss_window=10, saturation_steps=TINY_SATURATION_STEPS, saturation_seeds=2,
                    probe_every=TINY_PROBE_EVERY)

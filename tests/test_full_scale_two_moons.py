@@ -19,8 +19,7 @@ TINY_LONGER, TINY_TRAIN_POINTS = 40, 24
 
 @pytest.fixture
 def tiny_protocols(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.syspath_prepend(str(ROOT / "claims"))
-    moons = importlib.import_module("test_two_moons")
+    moons = importlib.import_module("claims.test_two_moons")
     tiny = dict(seeds=4, train_points=TINY_TRAIN_POINTS, test_points=50, steps=10, longer=TINY_LONGER, between=(20,))
     monkeypatch.setattr(moons, "FAST", replace(moons.FAST, **tiny))
     monkeypatch.setattr(moons, "FULL", replace(moons.FULL, **tiny))

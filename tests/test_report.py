@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+import claims
 from harness import files
 from harness.claim import Claim
 from harness.files import write_bytes_atomically
-from harness.plots import DOCUMENT_SETTING, MISSING_MATPLOTLIB, PLOT_KINDS, SETTING, draw_plots
+from harness.plots import DOCUMENT_SETTING, MISSING_MATPLOTLIB, SETTING, draw_plots
 from harness.report import check_label, finding, report_html, report_markdown, write_report
 from harness.stats import paired_test
 from harness.train import init_net
@@ -44,10 +45,21 @@ SAMPLES = {
     "dead-share": {"dead_share_steps": STEPS, "dead_share_relu": [[0.25, 0.25, 0.25], [0.3, 0.25, 0.2]],
                    "dead_share_leaky_relu": [[0.25, 0.25, 0.25], [0.3, 0.26, 0.22]]},
 }
-KINDS = {kind.name: kind for kind in PLOT_KINDS}
+def claim_modules() -> list:
+    return [importlib.import_module(f"claims.{m.name}") for m in pkgutil.iter_modules(claims.__path__)]
+
+
+# Every plot the claims declare: its name -> (the claim's id, the declaration).
+KINDS = {kind.name: (claim.id, kind) for module in claim_modules() for claim in vars(module).values()
+         if isinstance(claim, Claim) for kind in claim.plots}
+
+
+def plots_of_kind(drawn, kind: str) -> list:
+    return [p for p in drawn.plots if p.kind == kind]
+
+
 DOCUMENTS = {"accuracy-vs-depth": {"test_accuracy_relu": [55.0, 66.0, 73.0]},
              "loss-and-boundaries": {"final_loss_relu": 0.03, "final_loss_sigmoid": 0.28}}
-CLAIMS = Path(__file__).resolve().parent.parent / "claims"
 STAND_IN = "a sawtooth, width-16 blocks: a stand-in"
 DOCUMENT_RUN = "document 001's run: CIFAR-10, its CNN"
 
@@ -61,7 +73,9 @@ def record(claim: str, measured: dict, check: str = "test_it", scale: str = "fas
 
 
 def sample_record(kind: str, **overrides) -> dict:
-    return record(KINDS[kind].claim, dict(SAMPLES[kind]), document=DOCUMENTS.get(kind), **overrides)
+    claim, declared = KINDS[kind]
+    return record(claim, dict(SAMPLES[kind]), document=DOCUMENTS.get(kind), **overrides) | {
+        "plots": [declared.to_json()]}
 
 
 def all_records() -> list[dict]:
@@ -82,8 +96,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_every_kind_with_a_claim_has_a_sample_here():
-    assert set(SAMPLES) == {kind.name for kind in PLOT_KINDS if kind.claim}
+def test_every_kind_a_claim_declares_has_a_sample_here():
+    assert set(SAMPLES) == set(KINDS)
 
 
 def test_html_is_self_contained(report):
@@ -104,7 +118,7 @@ def test_html_has_a_section_and_a_summary_row_for_every_claim(report):
 
 def test_every_kind_is_drawn_when_its_keys_are_present(report):
     html = (report / "report.html").read_text()
-    assert {kind.name for kind in PLOT_KINDS} <= set(re.findall(r'data-kind="([^"]+)"', html))
+    assert {*KINDS, "activations"} <= set(re.findall(r'data-kind="([^"]+)"', html))
 
 
 def test_the_same_values_in_two_checks_draw_one_plot_and_each_scale_its_own(report):
@@ -128,28 +142,28 @@ def test_writing_leaves_no_temporary_files(report):
 
 @pytest.mark.parametrize("kind", SAMPLES)
 def test_a_kind_is_skipped_cleanly_when_a_key_it_needs_is_missing(kind):
-    needed = next(k for k in KINDS[kind].figure.needs if k in SAMPLES[kind])
+    claim, declared = KINDS[kind]
+    needed = next(k for k in declared.figure.needs if k in SAMPLES[kind])
     incomplete = sample_record(kind)
     del incomplete["measured"][needed]
-    drawn = draw_plots([incomplete], kinds=(KINDS[kind],))
-    assert drawn.plots == [] and drawn.notes == []
-    assert f'id="{KINDS[kind].claim}"' in report_html([incomplete], [], drawn)
+    drawn = draw_plots([incomplete])
+    assert [p.kind for p in drawn.plots] == ["activations"] and drawn.notes == []
+    assert f'id="{claim}"' in report_html([incomplete], [], drawn)
 
 
 def test_the_gradient_plot_borrows_depths_only_from_the_same_scale():
-    gradient, depth = KINDS["gradient-vs-depth"], KINDS["accuracy-vs-depth"]
-    depths = record(depth.claim, {"depths": [1, 2, 4]}, scale="full")
-    assert draw_plots([sample_record("gradient-vs-depth"), depths], kinds=(gradient,)).plots == []
+    depths = record(KINDS["accuracy-vs-depth"][0], {"depths": [1, 2, 4]}, scale="full")
+    assert plots_of_kind(draw_plots([sample_record("gradient-vs-depth"), depths]), "gradient-vs-depth") == []
     depths["scale"] = "fast"
-    (plot,) = draw_plots([sample_record("gradient-vs-depth"), depths], kinds=(gradient,)).plots
+    (plot,) = plots_of_kind(draw_plots([sample_record("gradient-vs-depth"), depths]), "gradient-vs-depth")
     assert plot.png.startswith(b"\x89PNG") and plot.scale == "fast"
 
 
 def test_values_that_cannot_be_drawn_become_a_note():
     ragged = sample_record("layer-means")
     ragged["measured"]["sigmoid_layer_means"] = [[0.5, 0.4, 0.3], [0.5]]
-    drawn = draw_plots([ragged], kinds=(KINDS["layer-means"],))
-    assert drawn.plots == [] and len(drawn.notes) == 1 and drawn.notes[0].startswith("layer-means (fast, test_it)")
+    drawn = draw_plots([ragged])
+    assert plots_of_kind(drawn, "layer-means") == [] and len(drawn.notes) == 1 and drawn.notes[0].startswith("layer-means (fast, test_it)")
 
 
 def test_without_matplotlib_the_report_says_so_in_one_line_and_drops_old_plots(tmp_path, monkeypatch):
@@ -232,12 +246,6 @@ def test_a_parametrized_check_is_named_with_its_parameters_but_not_its_scale():
     assert html.count("<code>test_costs_more[tanh]</code>") == 2    # its row in the verdict table, and its section
 
 
-def claim_modules() -> list:
-    sys.path.insert(0, str(CLAIMS))
-    try:
-        return [importlib.import_module(m.name) for m in pkgutil.iter_modules([str(CLAIMS)])]
-    finally:
-        sys.path.remove(str(CLAIMS))
 
 
 @pytest.mark.parametrize("module", claim_modules(), ids=lambda m: m.__name__)
@@ -258,7 +266,7 @@ class Percent:
 
 
 def test_depth_accuracy_rules_compare_percentage_points_with_a_threshold_in_points():
-    depth = next(m for m in claim_modules() if m.__name__ == "test_depth")
+    depth = next(m for m in claim_modules() if m.__name__ == "claims.test_depth")
     decision = depth.gain(Percent(), "relu", 1, 8, "above")
     assert decision.effect_name.endswith("(points)") and decision.threshold == depth.CLEARLY == 10.0
     assert 25 < decision.effect < 35
@@ -267,7 +275,7 @@ def test_depth_accuracy_rules_compare_percentage_points_with_a_threshold_in_poin
 
 
 def test_the_dead_unit_rule_counts_changed_parameters_against_a_threshold_that_reads_as_none():
-    dead = next(m for m in claim_modules() if m.__name__ == "test_dead_units")
+    dead = next(m for m in claim_modules() if m.__name__ == "claims.test_dead_units")
     start = init_net(dead.BASE, [0, 1], torch.device("cpu"))
     assert dead.changed_count(dead.Run(start, start, {}), dead.SET_DEAD) == 0 and dead.ZERO_COUNT == 0.5
     moved = dead.Net([(w + 1, b) for w, b in start.params], start.norms, start.act)
@@ -283,13 +291,13 @@ def depth_record(scale: str) -> dict:
 
 def test_a_plot_draws_the_document_in_its_own_panel_and_says_where_each_series_came_from():
     from matplotlib.figure import Figure
-    kind = KINDS["accuracy-vs-depth"]
+    _, kind = KINDS["accuracy-vs-depth"]
     for document, panels in ((DOCUMENTS["accuracy-vs-depth"], 2), ({}, 1)):
         fig = Figure()
         kind.figure.draw(fig, depth_record("fast")["measured"], document)
         assert panels == 1 or fig.axes[1].get_title() == DOCUMENT_RUN
         assert len(fig.axes) == panels and fig.axes[0].get_title() == f"measured: {STAND_IN}"
-    (plot,) = draw_plots([depth_record("fast")], kinds=(kind,)).plots
+    (plot,) = plots_of_kind(draw_plots([depth_record("fast")]), kind.name)
     assert plot.about == f"Measured at fast scale on {STAND_IN}; beside them, {DOCUMENT_RUN}."
     assert escape(plot.about) in report_html([depth_record("fast")], [], draw_plots([depth_record("fast")]))
 
@@ -307,7 +315,7 @@ def test_a_table_of_measured_and_document_numbers_says_which_setting_the_measure
 PROTOCOL_KEYS = {"task", "model", "optimizer", "seeds", "evaluation"}   # and learning_rate, budget where nets train
 
 
-@pytest.mark.parametrize("module", [m for m in claim_modules() if m.__name__.startswith("test_")],
+@pytest.mark.parametrize("module", [m for m in claim_modules() if m.__name__.startswith("claims.test_")],
                          ids=lambda m: m.__name__)
 def test_every_claim_module_says_what_it_runs_at_every_scale_it_checks(module):
     scales = {scale for f in vars(module).values() for mark in getattr(f, "pytestmark", []) if mark.name == "claim"
