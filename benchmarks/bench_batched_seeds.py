@@ -14,8 +14,8 @@ from typing import Callable
 
 import torch
 
-from harness.data import Dataset, two_moons
-from harness.train import History, TrainConfig, train
+from harness.experiments.data import Dataset, two_moons
+from harness.experiments.train import History, TrainConfig, train
 
 
 def best_time(run: Callable[[], object], repeats: int) -> float:

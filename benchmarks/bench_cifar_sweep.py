@@ -19,16 +19,18 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import replace
 from statistics import mean
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from harness import cifar
-from harness.devices import resolve_device
-from harness.seeding import derive_seed, derive_seeds
-from harness.sweep import Progress, Settings, grid, sweep, to_device
+from harness.experiments import cifar
+from harness.experiments.devices import resolve_device
+from harness.experiments.seeding import derive_seed, derive_seeds
+from claims.test_depth import FULL as DOCUMENT
+from harness.experiments.sweep import Progress, grid, sweep, to_device
 from models.cnn import seeded_cnn
 
 
@@ -140,8 +142,8 @@ def main() -> None:
     device = resolve_device(args.device)
     data = cifar.load(args.data_dir).subset(args.train, args.test)
     seeds = derive_seeds(0, args.seeds, "bench-cifar")
-    settings = Settings(epochs=args.epochs, batch_size=args.batch_size, width=args.width, bf16=args.bf16,
-                        channels_last=args.channels_last)
+    settings = replace(DOCUMENT, epochs=args.epochs, batch_size=args.batch_size, width=args.width, bf16=args.bf16,
+                       channels_last=args.channels_last)
 
     start = time.perf_counter()
     on_device = to_device(data, device)

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from claims.test_two_moons import NOISE, PLATEAU, TRAIN_POINTS, config
-from harness.data import Dataset, two_moons
-from harness.seeding import derive_seed, derive_seeds
-from harness.train import TrainConfig, init_net, train
+from harness.experiments.data import Dataset, two_moons
+from harness.experiments.seeding import derive_seed, derive_seeds
+from harness.experiments.train import TrainConfig, init_net, train
 
 NUMPY_ACTIVATIONS = {
     "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda z, a: a * (1 - a)),

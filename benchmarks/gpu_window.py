@@ -15,7 +15,7 @@ measured, comes before Glorot & Bengio's checks:
    model, which decides whether they may be on by default.
 4. depth_claims.json, depth_report.md: document 001's full-scale sweep and its seven checks, through the slow
    tier's own code (pytest on claims/test_depth.py -m slow); their verdicts go to full_scale.json, whose entries
-   `python -m harness.store OUT/full_scale.json` merges into results/full_scale.json.
+   `python -m harness.outputs.store OUT/full_scale.json` merges into results/full_scale.json.
 5. glorot_claims.json, glorot_report.md: Glorot & Bengio's full-scale checks (claims/test_glorot_bengio.py -m
    slow), when the time left allows (their verdicts join full_scale.json).
 
@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from statistics import mean
 
@@ -41,10 +42,11 @@ import torch
 
 from benchmarks.bench_cifar_sweep import (BF16_DENSE_PEAK, GroupClock, documents_loaders, documents_model, sweep_flops,
                                           synchronize)
-from harness import cifar
-from harness.devices import resolve_device
-from harness.seeding import derive_seeds
-from harness.sweep import Settings, grid, sweep, to_device
+from harness.experiments import cifar
+from harness.experiments.devices import resolve_device
+from harness.experiments.seeding import derive_seeds
+from claims.test_depth import FULL as DOCUMENT
+from harness.experiments.sweep import grid, sweep, to_device
 
 ROOT = Path(__file__).resolve().parent.parent
 TF32_DENSE_PEAK = 494e12            # FLOP/s, the H100/H200 SXM datasheet's dense TF32 rate: fp32 convolutions use it
@@ -122,7 +124,7 @@ def speed_part(out: Path, device: torch.device, data: cifar.Cifar10, size: dict)
                                seeds=size["seeds"], epochs=1, train=size["train"], test=size["test"],
                                batch_size=size["batch_size"], workers=size["workers"], reference_epochs=1)
     seeds = derive_seeds(0, shape.seeds, "gpu-window")
-    settings = Settings(epochs=1, batch_size=shape.batch_size, width=shape.width)
+    settings = replace(DOCUMENT, epochs=1, batch_size=shape.batch_size, width=shape.width)
     on_device, clock = to_device(data, device), GroupClock()
     synchronize(device)
     start = time.perf_counter()
@@ -148,8 +150,8 @@ def bf16_part(out: Path, device: torch.device, data: cifar.Cifar10, size: dict) 
     on_device = to_device(data, device)
     accuracy, seconds = {}, {}
     for name, fast in (("fp32", False), ("bf16_channels_last", True)):
-        settings = Settings(epochs=size["bf16_epochs"], batch_size=size["batch_size"], width=size["width"], bf16=fast,
-                            channels_last=fast)
+        settings = replace(DOCUMENT, epochs=size["bf16_epochs"], batch_size=size["batch_size"], width=size["width"],
+                           bf16=fast, channels_last=fast)
         synchronize(device)
         start = time.perf_counter()
         result = sweep(on_device, runs, seeds, settings, device)

@@ -16,7 +16,7 @@ GLOROT_PROTOCOL = {"width": 4, "steps": 40, "loss_window": 10, "saturation_steps
 
 
 def shrink(module: object) -> None:
-    """The module's FULL protocol, shrunk in place: document 001's Settings, or Glorot & Bengio's Protocol."""
+    """The module's FULL protocol, shrunk in place: document 001's Settings, or Glorot & Bengio's ScaleSettings."""
     full = getattr(module, "FULL", None)
     if hasattr(module, "FULL_SEEDS"):
         module.FULL, module.FULL_SEEDS = replace(full, **DEPTH_SETTINGS), SEEDS

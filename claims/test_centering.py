@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from harness.claim import Claim
-from harness.seeding import derive_seeds
+from harness.experiments.seeding import derive_seeds
 from harness.stats import all_of, clustered_rate_test, exact_test, within_test
 from harness.verdicts import Decision
 from models.activations import ACTIVATIONS, Init

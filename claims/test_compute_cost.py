@@ -30,7 +30,7 @@ from torch import Tensor
 
 from harness.claim import Claim
 from harness.evidence import Evidence
-from harness.seeding import derive_seed
+from harness.experiments.seeding import derive_seed, seeded_generator
 from harness.stats import rate_test
 from harness.verdicts import Decision
 from models.activations import ACTIVATIONS
@@ -136,7 +136,7 @@ def forward_backward(kernels: Kernels, x: Tensor, upstream: Tensor, buffers: Ten
 
 def time_rounds(device: torch.device, seed: int) -> Timings:
     """ROUNDS rounds of every slot, each round in its own random order, after WARMUP_ROUNDS discarded ones."""
-    generator = torch.Generator(device=device).manual_seed(derive_seed(seed, "data"))
+    generator = seeded_generator(device, seed, "data")
     elements = ELEMENTS[device.type]
     x, upstream = torch.randn(2, elements, generator=generator, device=device)
     buffers = torch.empty(2, elements, device=device)

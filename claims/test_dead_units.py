@@ -19,11 +19,11 @@ from torch import Tensor
 from claims.shared_claims import DOCUMENT_LEAKY_SLOPE, LEAKY_NEVER_DIES, LEAKY_SLOPES
 from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
-from harness.data import Dataset, two_moons
-from harness.plots import LayerTraces, PlotKind
-from harness.seeding import derive_seed, derive_seeds
+from harness.experiments.data import Dataset, two_moons
+from harness.outputs.plots import LayerTraces, PlotKind
+from harness.experiments.seeding import derive_seeds, seeded_generator
 from harness.stats import ALPHA, all_of, clustered_rate_test, exact_test
-from harness.train import Net, TrainConfig, init_net, train
+from harness.experiments.train import Net, TrainConfig, init_net, train
 from harness.verdicts import Decision
 from models.mlp import layer
 
@@ -81,7 +81,7 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Runs:
+class DeadUnitRuns:
     data: Dataset                      # the training set, one draw per seed
     seeds: list[int]
     runs: dict[tuple[str, str], Run]   # (activation, optimizer setting)
@@ -93,8 +93,8 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def runs(device: torch.device, base_seed: int) -> Runs:
-    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, DEAD.id, "data"))
+def runs(device: torch.device, base_seed: int) -> DeadUnitRuns:
+    generator = seeded_generator(device, base_seed, DEAD.id, "data")
     x, y = two_moons(TRAIN_POINTS, NOISE, generator, (SEEDS,))
     data = Dataset(x, y, x, y)         # only the training inputs matter here
     seeds = derive_seeds(base_seed, SEEDS, DEAD.id, "nets")
@@ -105,11 +105,11 @@ def runs(device: torch.device, base_seed: int) -> Runs:
         for name in optimizers:
             history = train(replace(config, **OPTIMIZERS[name]), data, seeds, start=start)
             trained[act, name] = Run(start, history.net, history.snapshots)
-    return Runs(data, seeds, trained)
+    return DeadUnitRuns(data, seeds, trained)
 
 
 @pytest.fixture(scope="module")
-def recovery(runs: Runs) -> dict[tuple[str, int], Net]:
+def recovery(runs: DeadUnitRuns) -> dict[tuple[str, int], Net]:
     """(activation, budget) -> the net after that many SGD steps from the dead-set start, for both leaky slopes and
     for ReLU, the control (no leak: its first-layer dead units get no gradient at all)."""
     nets = {}
@@ -134,7 +134,7 @@ def with_dead_units(net: Net, x: Tensor) -> Net:
     return Net(params + net.params[-1:], net.norms, net.act)
 
 
-def revived(runs: Runs, act: str, optimizer: str, hidden_layer: int) -> Tensor:
+def revived(runs: DeadUnitRuns, act: str, optimizer: str, hidden_layer: int) -> Tensor:
     """[S, DEAD_UNITS]: the units set dead whose pre-activation is positive on some training input after training."""
     return revived_units(runs.runs[act, optimizer].end, runs.x, hidden_layer)
 
@@ -153,7 +153,7 @@ def dead_share(run: Run, x: Tensor) -> Tensor:
                         for net in run.snapshots.values()], -1)
 
 
-def revival_rule(runs: Runs, act: str, optimizer: str, hidden_layer: int) -> Decision:
+def revival_rule(runs: DeadUnitRuns, act: str, optimizer: str, hidden_layer: int) -> Decision:
     """The share of the units set dead, over all seeds, that revive, against REVIVES."""
     return share_revived_rule(revived(runs, act, optimizer, hidden_layer),
                               f"{act} units in hidden layer {hidden_layer + 1} revived, {optimizer}")
@@ -188,13 +188,13 @@ def changed_count(run: Run, units: slice) -> float:
     return float((change != 0).sum()) if bool(change.isfinite().all()) else math.nan
 
 
-def unchanged_rule(runs: Runs, optimizers: tuple[str, ...], units: slice, which: str) -> Decision:
+def unchanged_rule(runs: DeadUnitRuns, optimizers: tuple[str, ...], units: slice, which: str) -> Decision:
     return all_of([exact_test(changed_count(runs.runs["relu", opt], units), ZERO_COUNT,
                               name=f"{which} first-layer units' weights and biases that changed (count), {opt}")
                    for opt in optimizers], name=f"{which} units unchanged")
 
 
-def measure_changes(evidence, runs: Runs, optimizers: tuple[str, ...]) -> None:
+def measure_changes(evidence, runs: DeadUnitRuns, optimizers: tuple[str, ...]) -> None:
     evidence.measure(**{f"largest_change_{kind}_{opt.replace(' ', '_')}": largest_change(runs.runs["relu", opt], units)
                         for opt in optimizers for kind, units in (("dead", SET_DEAD), ("live", LIVE))},
                      steps=BASE.steps, dead_units_per_layer=DEAD_UNITS, seeds=SEEDS)
@@ -229,13 +229,13 @@ def test_dead_first_layer_units_keep_bit_identical_weights_under_weight_decay(sc
     evidence.conclude(decision, mechanism_removed=control)
 
 
-def revived_count_rule(runs: Runs, hidden_layer: int) -> Decision:
+def revived_count_rule(runs: DeadUnitRuns, hidden_layer: int) -> Decision:
     count = sum(int(revived(runs, "relu", opt, hidden_layer).sum()) for opt in OPTIMIZERS)
     return exact_test(count, ZERO_COUNT, name=f"dead ReLU units in hidden layer {hidden_layer + 1} revived, "
                                        "all optimizer settings")
 
 
-def measure_revival(evidence, runs: Runs) -> None:
+def measure_revival(evidence, runs: DeadUnitRuns) -> None:
     evidence.measure(**{f"revived_share_{act}_layer_{layer + 1}":
                         [revived(runs, act, opt, layer).double().mean() for opt in optimizers]
                         for act, optimizers in ACTS.items() for layer in range(len(WIDTHS) - 2)},
@@ -266,7 +266,7 @@ def smallest_move(run: Run) -> float:
     return float(changes(run, SET_DEAD).amax(-1).min())
 
 
-def every_unit_moves(runs: Runs, act: str) -> Decision:
+def every_unit_moves(runs: DeadUnitRuns, act: str) -> Decision:
     return exact_test(smallest_move(runs.runs[act, "sgd"]), 0.0, side="above",
                       name=f"smallest change of a dead first-layer {act} unit, sgd")
 

@@ -1,7 +1,7 @@
 """Documents 001 and 000 on depth: document 001's CNN with 1 to 8 conv -> BatchNorm -> activation blocks after a
 stem, ReLU against sigmoid, trained with Adam and scored by the best test accuracy over epochs.
 
-Full scale is document 001's own protocol: its CNN on CIFAR-10 (harness.sweep, models.cnn), FULL_SEEDS seeds of
+Full scale is document 001's own protocol: its CNN on CIFAR-10 (harness.experiments.sweep, models.cnn), FULL_SEEDS seeds of
 every depth and activation, plus the other ReLU-family members at FAMILY_DEPTH blocks. The sweep is cached in
 pytest's cache folder, keyed by settings, versions and data, so a second run reads it back.
 
@@ -20,7 +20,7 @@ from the same seed (so the stem and the first blocks start alike) and sees the s
 activations are compared seed by seed.
 
 Without BatchNorm the CNN is not document 001's, so the gradient ratio without BatchNorm reads a second,
-labelled experiment: fully connected blocks on Telgarsky's sawtooth (harness.data.stripes), a few Adam steps.
+labelled experiment: fully connected blocks on Telgarsky's sawtooth (harness.experiments.data.stripes), a few Adam steps.
 """
 from __future__ import annotations
 
@@ -33,14 +33,14 @@ import pytest
 import torch
 
 from harness.claim import Claim
-from harness.data import Dataset, shifted_templates, stripes
-from harness.plots import PlotKind, Series
-from harness.progress import ProgressLines
-from harness.seeding import derive_seed, derive_seeds
+from harness.experiments.data import Dataset, shifted_templates, stripes
+from harness.outputs.plots import PlotKind, Series
+from harness.experiments.progress import ProgressLines
+from harness.experiments.seeding import derive_seeds, seeded_generator
 from harness.stats import all_of, mean_test, paired_test, seed_halves, seeds_for_power
-from harness.sweep import DeviceData, ModelResult, Settings, SweepResult, grid
-from harness.sweep import sweep as run_sweep
-from harness.train import History, TrainConfig, train
+from harness.experiments.sweep import DeviceData, ModelResult, Settings, SweepResult, grid
+from harness.experiments.sweep import sweep as run_sweep
+from harness.experiments.train import History, TrainConfig, train
 from harness.verdicts import Decision
 
 # The thresholds the statements name. Accuracies are in percent throughout, so gaps between them are in points.
@@ -115,7 +115,7 @@ BATCH = 128
 LEARNING_RATE = 1e-2              # Adam
 NO_BATCHNORM_STEPS = 10           # the ratio at init and over the first steps
 
-FULL = Settings()                 # the document's: 10 epochs, Adam 1e-3, batch 128, width 64
+FULL = Settings(epochs=10, batch_size=128, lr=1e-3, width=64)   # the document's
 # Full-scale seeds, sized by power (stats.seeds_for_power), not the statement's 3 (whose t quantile, 6.96 at alpha
 # 0.01, decides almost nothing): a true accuracy difference MINIMUM_FULL_EFFECT points from its threshold is decided
 # with power 0.8, for per-seed differences of ASSUMED_FULL_SD points. The document reports one run, so the spread is
@@ -196,7 +196,7 @@ def sweep(scale: str, request: pytest.FixtureRequest, device: torch.device, base
 
 def template_images(device: torch.device, base_seed: int) -> DeviceData:
     """One draw of the template task, shared by every net of the sweep (nets differ in init and data order)."""
-    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, DEPTH.id, "data"))
+    generator = seeded_generator(device, base_seed, DEPTH.id, "data")
     train_images, train_labels, templates = shifted_templates(
         TRAIN_IMAGES, CLASSES, IMAGE_SIZE, generator, frequencies=TEMPLATE_FREQUENCIES, noise=PIXEL_NOISE)
     test_images, test_labels, _ = shifted_templates(TEST_IMAGES, CLASSES, IMAGE_SIZE, generator, templates,
@@ -207,7 +207,7 @@ def template_images(device: torch.device, base_seed: int) -> DeviceData:
 @pytest.fixture(scope="module")
 def unnormalised_nets(device: torch.device, base_seed: int) -> dict[tuple[str, int], History]:
     """(activation, depth) -> fully connected nets without BatchNorm on the sawtooth, probed every step."""
-    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, GRADIENTS.id, "data"))
+    generator = seeded_generator(device, base_seed, GRADIENTS.id, "data")
     data = Dataset(*stripes(TRAIN_POINTS, STRIPES, generator, (RATIO_SEEDS,)),
                    *stripes(TEST_POINTS, STRIPES, generator, (RATIO_SEEDS,)))
     seeds = derive_seeds(base_seed, RATIO_SEEDS, GRADIENTS.id, "nets")

@@ -6,7 +6,7 @@ fan-in, zero biases) by plain SGD on minibatches of 10, on Shapeset-3x2 (generat
 CIFAR-10, for millions of updates. The fast scale keeps the depth, the init, the optimizer and the minibatch, and
 shrinks the rest to seconds on one core:
 
-- Task: 8 standard-normal inputs in 4 classes, labelled by a random smooth teacher (harness.data.
+- Task: 8 standard-normal inputs in 4 classes, labelled by a random smooth teacher (harness.experiments.data.
   smooth_teacher_classes: the argmax of 4 random cosine-feature functions, Gaussian-process draws with an RBF
   kernel of length scale 3). Cosine units, so the teacher favours none of the compared activations. Hard enough
   that the sigmoid nets stay at chance while the others reach test errors near Shapeset's. Every seed draws its
@@ -20,7 +20,7 @@ shrinks the rest to seconds on one core:
 Full scale (FULL) is the paper's CIFAR-10 experiment on a budget of about 3 minutes on one GPU:
 
 - Data: the 50,000 training and 10,000 test images as 3072-vectors, each input standardized over the training
-  images (harness.data.standardized: mean 0, std 1 per pixel and channel). The paper does not say how it
+  images (harness.experiments.data.standardized: mean 0, std 1 per pixel and channel). The paper does not say how it
   preprocessed CIFAR-10; standardized inputs give every activation's first layer centred pre-activations of variance
   1/3 under the standard init, the unit-variance input the paper's variance analysis assumes, where pixels in
   [0, 1] (mean 0.47) would add to each first-layer unit a random offset shared by all images.
@@ -53,12 +53,13 @@ from torch import Tensor
 
 from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
-from harness.data import Dataset, cifar_vectors, smooth_teacher_classes, standardized
-from harness.plots import LayerTraces, PlotKind
-from harness.progress import StepProgress
-from harness.seeding import derive_seed, derive_seeds
+from harness.experiments.cifar import cifar_vectors
+from harness.experiments.data import Dataset, smooth_teacher_classes, standardized
+from harness.outputs.plots import LayerTraces, PlotKind
+from harness.experiments.progress import StepProgress
+from harness.experiments.seeding import derive_seeds, seeded_generator
 from harness.stats import ALPHA, all_of, mean_test, paired_test, seeds_for_power
-from harness.train import History, TrainConfig, train
+from harness.experiments.train import History, TrainConfig, train
 from harness.verdicts import Decision
 from models.activations import ACTIVATIONS
 
@@ -149,7 +150,7 @@ POSITION_INPUTS = 10_000         # the trained nets' mean activations are taken 
 
 
 @dataclass(frozen=True)
-class Protocol:
+class ScaleSettings:
     """One scale's nets, how they train and how many: the ranking's (and the init-scale sweep's), then Fig. 2's."""
 
     inputs: int
@@ -171,7 +172,7 @@ class Protocol:
         return max(*self.ranking_seeds.values(), self.sweep_seeds)
 
 
-FAST = Protocol(
+FAST = ScaleSettings(
     inputs=DIM, classes=CLASSES, width=32, lr=0.1, steps=1000,
     ranking_seeds=seeds_for_ranking(),
     # their gain-1 nets are the ranking's; at the pilot's spreads (1.9 to 6.1 points per cell) the map's cells
@@ -182,7 +183,7 @@ FAST = Protocol(
     # of an epoch) hold the early phase of Fig. 2. The top layer's fall dwarfs its spread over seeds.
     saturation_lr=1.0, saturation_steps=300, saturation_seeds=12, probe_every=10,
     error_key="test_error")
-FULL = Protocol(
+FULL = ScaleSettings(
     inputs=3 * 32 * 32, classes=10, width=1000, lr=0.1, steps=20_000,
     ranking_seeds={act: FULL_RANKING_SEEDS for act in RANKED}, sweep_seeds=0, loss_window=200,
     saturation_lr=0.1, saturation_steps=5_000, saturation_seeds=5, probe_every=50,
@@ -200,7 +201,7 @@ PROTOCOL = {scale: {"task": TASKS[scale], "model": f"MLP of {DEPTH} hidden layer
 
 
 @pytest.fixture(scope="module")
-def protocol(scale: str) -> Protocol:
+def protocol(scale: str) -> ScaleSettings:
     return FAST if scale == "fast" else FULL
 
 
@@ -222,18 +223,18 @@ def data_provenance(scale: str, request: pytest.FixtureRequest, base_seed: int) 
 
 
 @pytest.fixture(scope="module")
-def task(scale: str, protocol: Protocol, request: pytest.FixtureRequest, device: torch.device,
+def task(scale: str, protocol: ScaleSettings, request: pytest.FixtureRequest, device: torch.device,
          base_seed: int) -> Dataset:
     """Fast: one task per seed, its own teacher, training and test points. Full: CIFAR-10, shared by all seeds."""
     if scale == "full":
         return standardized(cifar_vectors(request.getfixturevalue("cifar10"), device))  # why: the module docstring
-    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, RANKING.id, "data"))
+    generator = seeded_generator(device, base_seed, RANKING.id, "data")
     return smooth_teacher_classes(TRAIN_POINTS, TEST_POINTS, DIM, CLASSES, LENGTH_SCALE, generator,
                                   batch=(protocol.seeds,))
 
 
 @pytest.fixture(scope="module")
-def seeds(protocol: Protocol, base_seed: int) -> list[int]:
+def seeds(protocol: ScaleSettings, base_seed: int) -> list[int]:
     return derive_seeds(base_seed, protocol.seeds, RANKING.id, "nets")
 
 
@@ -242,10 +243,10 @@ def tasks_of(task: Dataset, index: list[int]) -> Dataset:
     share, as it is."""
     if task.x_train.dim() == 2:
         return task
-    return Dataset(*(t[index] for t in (task.x_train, task.y_train, task.x_test, task.y_test)))
+    return task.map(lambda t: t[index])
 
 
-def nets_of(act: str, protocol: Protocol) -> list[tuple[int, float]]:
+def nets_of(act: str, protocol: ScaleSettings) -> list[tuple[int, float]]:
     """(seed index, gain) of every net an activation trains: its ranking seeds at gain 1, then, if it is swept, the
     first sweep_seeds seeds again at each other gain. A seed's gain-1 net serves both, since a seed trains the same
     alone or in any batch."""
@@ -259,7 +260,7 @@ class Deep:
     """The deep nets of one activation, trained as one batched run over nets_of(act, protocol)."""
 
     act: str
-    protocol: Protocol
+    protocol: ScaleSettings
     errors: Tensor                   # final test error per net, in nets_of's order
     loss: Tensor                     # [steps, nets] each step's minibatch loss
     diverged: Tensor                 # per net: a non-finite loss at some step
@@ -284,7 +285,7 @@ class Deep:
         return ranked.view(-1, self.protocol.loss_window).mean(-1)
 
 
-def train_deep(act: str, task: Dataset, seeds: list[int], protocol: Protocol, progress: StepProgress) -> Deep:
+def train_deep(act: str, task: Dataset, seeds: list[int], protocol: ScaleSettings, progress: StepProgress) -> Deep:
     index, gains = zip(*nets_of(act, protocol))
     config = TrainConfig(widths=(protocol.inputs,) + (protocol.width,) * DEPTH + (protocol.classes,), activation=act,
                          init=INIT, loss="ce", optimizer="sgd", lr=protocol.lr, batch_size=BATCH, steps=protocol.steps,
@@ -294,7 +295,7 @@ def train_deep(act: str, task: Dataset, seeds: list[int], protocol: Protocol, pr
 
 
 @pytest.fixture(scope="module")
-def deep(task: Dataset, seeds: list[int], protocol: Protocol, scale: str,
+def deep(task: Dataset, seeds: list[int], protocol: ScaleSettings, scale: str,
          progress_line: Callable[[str], None]) -> dict[str, Deep]:
     return {act: train_deep(act, task, seeds, protocol,
                             StepProgress(progress_line, f"Glorot & Bengio ranking, {scale} scale: {act} nets"))
@@ -409,13 +410,13 @@ def test_softsign_error_moves_less_than_tanh_when_the_init_scale_changes(scale, 
 
 @dataclass(frozen=True)
 class Saturation:
-    protocol: Protocol
+    protocol: ScaleSettings
     histories: dict[str, History]   # 4-hidden-layer sigmoid and tanh nets, each layer probed while they train
     x: Tensor                       # training inputs [saturation_seeds, points, inputs] (fast) or [points, inputs]
 
 
 @pytest.fixture(scope="module")
-def saturation(task: Dataset, seeds: list[int], protocol: Protocol, scale: str,
+def saturation(task: Dataset, seeds: list[int], protocol: ScaleSettings, scale: str,
                progress_line: Callable[[str], None]) -> Saturation:
     count = protocol.saturation_seeds
     data = tasks_of(task, list(range(count)))

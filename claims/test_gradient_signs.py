@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 from torch.func import grad, vmap
 
 from harness.claim import Claim
-from harness.seeding import derive_seeds
+from harness.experiments.seeding import derive_seeds
 from harness.stats import clustered_rate_test
 from harness.verdicts import Decision
 from models.activations import ACTIVATIONS

@@ -14,7 +14,7 @@ from hypothesis import given, strategies as st
 from torch import Tensor
 
 from harness.claim import Claim
-from harness.seeding import derive_seeds
+from harness.experiments.seeding import derive_seeds
 from harness.stats import all_of, exact_test
 from harness.verdicts import Decision
 from models.activations import ACTIVATIONS, ActivationInfo

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from claims.shared_claims import RELU_SPARSITY
 from harness.claim import Claim
-from harness.seeding import derive_seeds
+from harness.experiments.seeding import derive_seeds
 from harness.stats import all_of, clustered_rate_test, mean_test, seed_halves, within_test
 from harness.verdicts import Decision
 from models.activations import ACTIVATIONS, Init, of_family

@@ -17,10 +17,10 @@ from torch import Tensor
 from claims.shared_claims import LEAKY_NEVER_DIES, RELU_SPARSITY
 from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
-from harness.data import Dataset, two_moons
-from harness.seeding import derive_seed, derive_seeds
+from harness.experiments.data import Dataset, moons_dataset
+from harness.experiments.seeding import derive_seeds, seeded_generator
 from harness.stats import ALPHA, all_of, clustered_rate_test, exact_test, paired_test, seed_halves
-from harness.train import History, Net, TrainConfig, train
+from harness.experiments.train import History, Net, TrainConfig, train
 from harness.verdicts import Decision, Verdict
 from models.activations import of_family
 
@@ -93,18 +93,15 @@ class Moons:
 
     def first(self, count: int) -> Moons:
         """The first `count` seeds and their draws."""
-        d = self.data
-        return Moons(Dataset(d.x_train[:count], d.y_train[:count], d.x_test[:count], d.y_test[:count]),
-                     self.seeds[:count])
+        return Moons(self.data.map(lambda t: t[:count]), self.seeds[:count])
 
 
 @pytest.fixture(scope="module")
 def moons(device: torch.device, base_seed: int) -> Moons:
     """One two-moons draw per seed, shared by every experiment in the module."""
-    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, RELU_SPARSITY.id, "data"))
-    x_train, y_train = two_moons(TRAIN_POINTS, NOISE, generator, (SEEDS,))
-    x_test, y_test = two_moons(TEST_POINTS, NOISE, generator, (SEEDS,))
-    return Moons(Dataset(x_train, y_train, x_test, y_test), derive_seeds(base_seed, SEEDS, RELU_SPARSITY.id, "nets"))
+    generator = seeded_generator(device, base_seed, RELU_SPARSITY.id, "data")
+    data = moons_dataset(TRAIN_POINTS, TEST_POINTS, NOISE, SEEDS, generator)
+    return Moons(data, derive_seeds(base_seed, SEEDS, RELU_SPARSITY.id, "nets"))
 
 
 def base_config(activation: str) -> TrainConfig:

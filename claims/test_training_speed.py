@@ -17,10 +17,10 @@ from torch import Tensor
 from claims.shared_claims import DOCUMENT_LEAKY_SLOPE, LEAKY_SLOPES
 from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
-from harness.data import Dataset, affine, two_moons, whitened
-from harness.seeding import derive_seed, derive_seeds
+from harness.experiments.data import Dataset, affine, moons_dataset, whitened
+from harness.experiments.seeding import derive_seeds, seeded_generator
 from harness.stats import ALPHA, paired_test
-from harness.train import History, TrainConfig, train
+from harness.experiments.train import History, TrainConfig, train
 from harness.verdicts import Decision
 
 FASTER = 1.25                       # "fewer" and "clearly fewer": by more than a quarter, geometric mean over seeds
@@ -116,10 +116,9 @@ def run_name(act: str, lr: float) -> str:
 
 @pytest.fixture(scope="module")
 def speeds(device: torch.device, base_seed: int) -> Speeds:
-    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, WHITENING.id, "data"))
-    x_train, y_train = two_moons(TRAIN_POINTS, NOISE, generator, (SEEDS,))
-    x_test, y_test = two_moons(TEST_POINTS, NOISE, generator, (SEEDS,))
-    inputs = input_variants(Dataset(x_train, y_train, x_test, y_test))
+    generator = seeded_generator(device, base_seed, WHITENING.id, "data")
+    data = moons_dataset(TRAIN_POINTS, TEST_POINTS, NOISE, SEEDS, generator)
+    inputs = input_variants(data)
     seeds = derive_seeds(base_seed, SEEDS, WHITENING.id, "nets")
     runs = {inputs_name: config(WHITENING_NET) for inputs_name in ("correlated", "white", "rotated")}
     histories = {name: train(c, inputs[name], seeds) for name, c in runs.items()}

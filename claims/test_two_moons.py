@@ -26,12 +26,12 @@ from torch import Tensor
 
 from harness.claim import Claim
 from harness.conditions import Axis, ConditionsMap
-from harness.data import Dataset, two_moons
-from harness.plots import CurvesAndMaps, PlotKind
-from harness.progress import StepProgress
-from harness.seeding import derive_seed, derive_seeds
+from harness.experiments.data import Dataset, moons_dataset
+from harness.outputs.plots import CurvesAndMaps, PlotKind
+from harness.experiments.progress import StepProgress
+from harness.experiments.seeding import derive_seeds, seeded_generator
 from harness.stats import ALPHA, all_of, mean_test, paired_test, seed_halves
-from harness.train import History, Net, TrainConfig, evaluate, train
+from harness.experiments.train import History, Net, TrainConfig, evaluate, train
 from harness.verdicts import Decision
 
 SOURCE = "000_117cae05039cffeb.txt"
@@ -80,7 +80,7 @@ MAGNITUDE = Claim(
 
 # The document trains with a plain full-batch gradient-descent loop in numpy and names no learning rate,
 # step count, data size or noise. Chosen here and kept fixed:
-NOISE = 0.2                     # std of the Gaussian noise on both coordinates (harness.data.two_moons)
+NOISE = 0.2                     # std of the Gaussian noise on both coordinates (harness.experiments.data.two_moons)
 WIDTHS = (2, 8, 8, 1)
 INITS = {"sigmoid": "lecun", "relu": "he"}   # the document's sqrt(1/fan_in) and sqrt(2/fan_in)
 LEARNING_RATE = 1.0             # full-batch gradient descent, no momentum, as the document's loop
@@ -97,7 +97,7 @@ MOONS_POINTS = 200              # training points of seed 0 drawn under the boun
 
 
 @dataclass(frozen=True)
-class Protocol:
+class ScaleSettings:
     seeds: int                  # nets per activation; seed i of both activations sees the same data
     train_points: int
     test_points: int
@@ -118,14 +118,14 @@ class Protocol:
 # 32 seeds: at the pilot's spreads (base seed 0) the rules decide, with power 0.8, true values this far beyond their
 # thresholds (their minimum detectable effects): accuracy gap 0.8 points, agreement 0.009, peaks 1.4; the null
 # controls' seed halves (16 each) about 1.4 times as far.
-FAST = Protocol(seeds=32, train_points=256, test_points=1000, steps=300, longer=1200)
+FAST = ScaleSettings(seeds=32, train_points=256, test_points=1000, steps=300, longer=1200)
 # 256 full-scale seeds, more than power asks: at the fast pilot's spreads the plateau's cells need 10 seeds to decide
 # their distances from the bounds (0.024 at 300 steps, 0.36 at 1200) with power 0.8, the accuracy gap 3, the peaks 5.
 # Kept at 256 because a CPU trains them in minutes, and cells whose true value lies nearer a bound need more.
 # The basis of the full-scale predictions: the same protocol as the fast one, more nets and longer runs.
 SAME_PROTOCOL = ("the full scale is the fast protocol with eight times the nets at the same budget, so the fast "
                  "verdict carries over, with more power")
-FULL = Protocol(seeds=256, train_points=256, test_points=1000, steps=300, longer=4800,
+FULL = ScaleSettings(seeds=256, train_points=256, test_points=1000, steps=300, longer=4800,
                 learning_rates=(0.3, LEARNING_RATE, 3.0), between=(1200,))
 
 
@@ -135,13 +135,13 @@ PROTOCOL = {scale: {"task": f"two moons, noise {NOISE:g}, {p.train_points} train
                     "optimizer": "full-batch gradient descent", "learning_rate": LEARNING_RATE,
                     "budget": f"{p.steps} steps ({p.longer} for the collapse after longer training)", "seeds": p.seeds,
                     "evaluation": "training loss, test accuracy and the hidden layers of the trained nets",
-                    "data": "generated: two-moons draws from the base seed (harness.data.two_moons)"}
+                    "data": "generated: two-moons draws from the base seed (harness.experiments.data.two_moons)"}
             for scale, p in (("fast", FAST), ("full", FULL))}
 
 
 @dataclass(frozen=True)
-class Runs:
-    protocol: Protocol
+class MoonRuns:
+    protocol: ScaleSettings
     data: Dataset
     histories: dict[str, History]   # per activation: protocol.longer steps, snapshots at the protocol's other budgets
     linear: Tensor                  # per seed, the logistic regression fitted to the training set [S, 3]
@@ -158,34 +158,32 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def runs(scale: str, device: torch.device, base_seed: int, progress_line: Callable[[str], None]) -> Runs:
+def runs(scale: str, device: torch.device, base_seed: int, progress_line: Callable[[str], None]) -> MoonRuns:
     """Both nets trained once per module and scale: every check reads the same runs."""
     protocol = FAST if scale == "fast" else FULL
-    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, PLATEAU.id, "data"))
-    x_train, y_train = two_moons(protocol.train_points, NOISE, generator, (protocol.seeds,))
-    x_test, y_test = two_moons(protocol.test_points, NOISE, generator, (protocol.seeds,))
-    data = Dataset(x_train, y_train, x_test, y_test)
+    generator = seeded_generator(device, base_seed, PLATEAU.id, "data")
+    data = moons_dataset(protocol.train_points, protocol.test_points, NOISE, protocol.seeds, generator)
     return train_runs(protocol, data, LEARNING_RATE, derive_seeds(base_seed, protocol.seeds, PLATEAU.id, "nets"),
                       progress_line)
 
 
 @pytest.fixture(scope="module")
-def runs_by_learning_rate(runs: Runs, base_seed: int, progress_line: Callable[[str], None]) -> dict[float, Runs]:
+def runs_by_learning_rate(runs: MoonRuns, base_seed: int, progress_line: Callable[[str], None]) -> dict[float, MoonRuns]:
     """The same nets, data and seeds at every learning rate of the protocol's map."""
     protocol, seeds = runs.protocol, derive_seeds(base_seed, runs.protocol.seeds, PLATEAU.id, "nets")
     return {lr: runs if lr == LEARNING_RATE else train_runs(protocol, runs.data, lr, seeds, progress_line)
             for lr in protocol.learning_rates}
 
 
-def train_runs(protocol: Protocol, data: Dataset, lr: float, seeds: list[int],
-               progress_line: Callable[[str], None]) -> Runs:
+def train_runs(protocol: ScaleSettings, data: Dataset, lr: float, seeds: list[int],
+               progress_line: Callable[[str], None]) -> MoonRuns:
     label = f"two moons, {protocol.seeds} nets at learning rate {lr:g}"
     histories = {act: train(config(act, protocol, lr), data, seeds,
                             progress=StepProgress(progress_line, f"{label}: {act}")) for act in INITS}
-    return Runs(protocol, data, histories, fit_logistic_regression(data.x_train, data.y_train))
+    return MoonRuns(protocol, data, histories, fit_logistic_regression(data.x_train, data.y_train))
 
 
-def config(act: str, protocol: Protocol, lr: float = LEARNING_RATE) -> TrainConfig:
+def config(act: str, protocol: ScaleSettings, lr: float = LEARNING_RATE) -> TrainConfig:
     return TrainConfig(widths=WIDTHS, activation=act, init=INITS[act], loss="bce", optimizer="sgd",
                        lr=lr, steps=protocol.longer, snapshot_at=protocol.budgets[:-1], dead_at=(protocol.steps,))
 
@@ -207,11 +205,11 @@ def with_intercept(x: Tensor) -> Tensor:
     return torch.cat([x.double(), torch.ones_like(x[..., :1], dtype=torch.float64)], -1)
 
 
-def linear_logits(runs: Runs, x: Tensor) -> Tensor:
+def linear_logits(runs: MoonRuns, x: Tensor) -> Tensor:
     return (with_intercept(x) @ runs.linear.unsqueeze(-1)).squeeze(-1)
 
 
-def relative_decrease_over_last_half(runs: Runs, act: str, steps: int) -> Tensor:
+def relative_decrease_over_last_half(runs: MoonRuns, act: str, steps: int) -> Tensor:
     """Per seed, (L(steps/2) - L(steps)) / L(steps/2), L the loss on the whole training set after that many updates."""
     halfway = runs.histories[act].loss[steps // 2].double()
     return (halfway - runs.evaluate(act, steps, "train")[0]) / halfway
@@ -230,7 +228,7 @@ def plateau_rule(decrease: Tensor, final: Tensor, other_final: Tensor, steps: in
     ], name=f"{plateaued} plateaus above {other}")
 
 
-def sigmoid_plateaus(runs: Runs, steps: int, control_alpha: float = ALPHA) -> tuple[Decision, Decision]:
+def sigmoid_plateaus(runs: MoonRuns, steps: int, control_alpha: float = ALPHA) -> tuple[Decision, Decision]:
     """The rule, sigmoid against ReLU, and its negative control: sigmoid against itself, seed half 1 against half
     2, where no gap exists whether or not sigmoid plateaus."""
     decrease = relative_decrease_over_last_half(runs, "sigmoid", steps)
@@ -241,7 +239,7 @@ def sigmoid_plateaus(runs: Runs, steps: int, control_alpha: float = ALPHA) -> tu
                          control_alpha))
 
 
-def check_plateau(evidence, runs: Runs, steps: int) -> None:
+def check_plateau(evidence, runs: MoonRuns, steps: int) -> None:
     decision, control = sigmoid_plateaus(runs, steps)
     for act in INITS:
         loss, _ = runs.evaluate(act, steps, "train")
@@ -253,14 +251,14 @@ def check_plateau(evidence, runs: Runs, steps: int) -> None:
     evidence.conclude(decision, null=control)
 
 
-def loss_curves(runs: Runs) -> dict[str, list]:
+def loss_curves(runs: MoonRuns) -> dict[str, list]:
     """Each activation's training loss, averaged over seeds, at CURVE_POINTS steps spread over the whole run."""
     steps = list(range(0, runs.protocol.longer, max(1, runs.protocol.longer // CURVE_POINTS)))
     return {"loss_curve_steps": steps,
             **{f"loss_curve_{act}": runs.histories[act].loss[steps].double().mean(-1) for act in INITS}}
 
 
-def decision_boundaries(runs: Runs) -> dict[str, list]:
+def decision_boundaries(runs: MoonRuns) -> dict[str, list]:
     """Seed 0's nets after the document-like budget: P(class 1) on a grid over its training points, rows along y,
     and MOONS_POINTS of those points as [x, y, label]."""
     points, labels = runs.data.x_train[0], runs.data.y_train[0]
@@ -321,7 +319,7 @@ def test_relu_net_is_more_accurate_on_held_out_moons(scale, evidence, runs):
     evidence.conclude(decision, null=control)
 
 
-def agreement_with_linear_classifier(runs: Runs, act: str) -> Tensor:
+def agreement_with_linear_classifier(runs: MoonRuns, act: str) -> Tensor:
     """Per seed, the share of test points where the net and the logistic regression predict the same class."""
     x = runs.data.x_test
     same = (runs.net(act, runs.protocol.steps)(x).squeeze(-1) > 0) == (linear_logits(runs, x) > 0)
@@ -340,18 +338,18 @@ def test_sigmoid_predictions_agree_with_the_best_linear_classifier(scale, eviden
     evidence.conclude(decision, null=control)
 
 
-def hidden_outputs(runs: Runs, act: str, steps: int) -> list[Tensor]:
+def hidden_outputs(runs: MoonRuns, act: str, steps: int) -> list[Tensor]:
     """Each hidden layer's outputs on the training inputs, [S, N, units]."""
     _, hidden = runs.net(act, steps)(runs.data.x_train, keep=True)
     return [out.double() for _, out in hidden]
 
 
-def hidden_stds(runs: Runs, act: str, steps: int) -> Tensor:
+def hidden_stds(runs: MoonRuns, act: str, steps: int) -> Tensor:
     """Per hidden layer and seed [2, S]: np.std of the layer's outputs, over training inputs and units together."""
     return torch.stack([out.std((-1, -2), correction=0) for out in hidden_outputs(runs, act, steps)]).cpu()
 
 
-def hidden_spreads(runs: Runs, act: str, steps: int) -> Tensor:
+def hidden_spreads(runs: MoonRuns, act: str, steps: int) -> Tensor:
     """Per hidden layer and seed [2, S]: each unit's std over the training inputs, averaged over the units.
 
     This is the spread that a collapse of the representation shrinks: how differently the layer responds
@@ -361,7 +359,7 @@ def hidden_spreads(runs: Runs, act: str, steps: int) -> Tensor:
     return torch.stack([out.std(-2, correction=0).mean(-1) for out in hidden_outputs(runs, act, steps)]).cpu()
 
 
-def spread_change(runs: Runs, act: str, steps: int) -> Tensor:
+def spread_change(runs: MoonRuns, act: str, steps: int) -> Tensor:
     """Per seed, spread of layer 2 minus spread of layer 1. A difference, not a ratio: a ReLU layer that died
     has spread 0, and counts as no change rather than an undefined ratio."""
     first, second = hidden_spreads(runs, act, steps)
@@ -375,14 +373,14 @@ def collapse_rule(sigmoid_change: Tensor, relu_change: Tensor, what: str) -> Dec
                   name="sigmoid collapses, relu does not")
 
 
-def no_depth_change(runs: Runs, act: str, steps: int) -> Tensor:
+def no_depth_change(runs: MoonRuns, act: str, steps: int) -> Tensor:
     """The negative control's change: layer 1's spread against itself, seed half 2 minus half 1, so that no layer is
     crossed and nothing can collapse."""
     first, second = seed_halves(hidden_spreads(runs, act, steps)[0])
     return second - first
 
 
-def check_collapse(evidence, runs: Runs, steps: int) -> None:
+def check_collapse(evidence, runs: MoonRuns, steps: int) -> None:
     decision = collapse_rule(spread_change(runs, "sigmoid", steps), spread_change(runs, "relu", steps),
                              "layer 2 - layer 1")
     control = collapse_rule(no_depth_change(runs, "sigmoid", steps), no_depth_change(runs, "relu", steps),
@@ -405,7 +403,7 @@ def test_the_collapse_holds_after_longer_training(scale, evidence, runs):
     check_collapse(evidence, runs, runs.protocol.longer)
 
 
-def second_layer_peaks(runs: Runs, act: str) -> tuple[Tensor, Tensor]:
+def second_layer_peaks(runs: MoonRuns, act: str) -> tuple[Tensor, Tensor]:
     """Per seed, the largest second-layer pre-activation magnitude and the largest second-layer output."""
     _, hidden = runs.net(act, runs.protocol.steps)(runs.data.x_train, keep=True)
     pre, out = hidden[1]

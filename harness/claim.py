@@ -6,7 +6,7 @@ from typing import Callable, Mapping
 
 import pytest
 
-from harness.plots import PlotKind
+from harness.outputs.plots import PlotKind
 from harness.verdicts import EXPECTATIONS, Verdict
 
 SCALES = ("fast", "full")

@@ -24,14 +24,14 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "scipy": scipy.__version__}
 
 
-def plain(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """Numbers and nested lists only, so the record survives JSON; non-finite floats become strings."""
     if isinstance(value, (torch.Tensor, np.ndarray)):
-        return plain(value.tolist())
+        return json_ready(value.tolist())
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -64,12 +64,12 @@ class Evidence:
         return dict(self.claim.document)
 
     def measure(self, **values: Any) -> None:
-        self.measured.update({name: plain(v) for name, v in values.items()})
+        self.measured.update({name: json_ready(v) for name, v in values.items()})
 
     def describe(self, **protocol: Any) -> None:
         """Record what was run, as data (task, model, optimizer, learning_rate, budget, seeds, evaluation), so a
         reader never takes a stand-in for the document's setting."""
-        self.protocol.update({name: plain(v) for name, v in protocol.items()})
+        self.protocol.update({name: json_ready(v) for name, v in protocol.items()})
 
     def measure_timings(self, **values: Any) -> None:
         """Record wall-clock times (and numbers made from them), which change from run to run on one machine;
@@ -104,7 +104,7 @@ class Evidence:
     def conclude_map(self, conditions: ConditionsMap) -> None:
         """Conclude from every cell of a conditions map: supported only if the rule holds in all of them, and the
         control fails if any cell's control is supported. The record keeps each cell for the report's map."""
-        self.conditions = plain(conditions.to_json())
+        self.conditions = json_ready(conditions.to_json())
         self.conclude(conditions.decision(), **{conditions.control_kind: conditions.control()})
 
     def record(self, passed: bool, duration_s: float) -> dict[str, Any]:
@@ -117,15 +117,15 @@ class Evidence:
             "passed": passed,
             "measured": self.measured,
             "timed": self.timed,
-            "document": plain(self.document),
+            "document": json_ready(self.document),
             "seeds": self.seeds,
             "device": self.device,
             "duration_s": round(duration_s, 3),
             "versions": versions(),
             "protocol": self.protocol,
             "conditions": self.conditions,
-            "decision": plain(self.decision.to_json()) if self.decision else None,
-            "controls": [{"kind": kind, **plain(d.to_json())} for kind, d in self.controls.items()],
+            "decision": json_ready(self.decision.to_json()) if self.decision else None,
+            "controls": [{"kind": kind, **json_ready(d.to_json())} for kind, d in self.controls.items()],
             "expected_reason": self.reason,
             "source": self.claim.source,
             "quote": self.claim.quote,

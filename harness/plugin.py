@@ -13,13 +13,14 @@ from typing import Callable
 import pytest
 import torch
 
-from harness import baseline, cifar, devices, store
+from harness.experiments import cifar, devices
+from harness.outputs import baseline, store
 from harness.evidence import ClaimCheckFailed, Evidence, junit_properties, versions
-from harness.files import folder_problem
-from harness.ledger import ledger_lines
+from harness.outputs.files import folder_problem
+from harness.outputs.ledger import ledger_lines
 from harness.profile import Profile
-from harness.report import write_claims_json, write_report
-from harness.seeding import derive_seed
+from harness.outputs.report import write_claims_json, write_report
+from harness.experiments.seeding import derive_seed
 from models import user_activations
 
 DEVICE_OPTION = "--device"

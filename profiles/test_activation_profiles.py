@@ -20,11 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.data import Dataset, shifted_templates, two_moons
-from harness.profile import Profile
-from harness.seeding import derive_seed, derive_seeds
-from harness.sweep import DeviceData, Settings, sweep
-from harness.train import TrainConfig, init_net, train
+from harness.experiments.data import Dataset, moons_dataset, shifted_templates
+from harness.experiments.seeding import derive_seeds, seeded_generator
+from harness.experiments.sweep import DeviceData, Settings, sweep
+from harness.experiments.train import TrainConfig, init_net, train
 from models.activations import ACTIVATIONS
 
 COMPANIONS = ("relu", "tanh", "sigmoid")
@@ -63,7 +62,7 @@ def test_at_initialisation(act_name, profile, device, base_seed):
     config = TrainConfig(widths=(WIDTH,) * (DEPTH + 1) + (1,), activation=act_name)
     net = init_net(config, seeds_for(base_seed, "init"), device)
     weights = [w.requires_grad_() for w, _ in net.params]
-    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, "profile", "inputs"))
+    generator = seeded_generator(device, base_seed, "profile", "inputs")
     x = torch.randn(SEEDS, EXAMPLES, WIDTH, generator=generator, device=device)
     output, hidden = net(x, keep=True)
     projection = torch.randn(output.shape, generator=generator, device=device)
@@ -93,9 +92,8 @@ def test_at_initialisation(act_name, profile, device, base_seed):
 
 
 def moons(device: torch.device, base_seed: int) -> Dataset:
-    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, "profile", "moons"))
-    return Dataset(*two_moons(MOONS_POINTS, MOONS_NOISE, generator, (SEEDS,)),
-                   *two_moons(MOONS_POINTS, MOONS_NOISE, generator, (SEEDS,)))
+    generator = seeded_generator(device, base_seed, "profile", "moons")
+    return moons_dataset(MOONS_POINTS, MOONS_POINTS, MOONS_NOISE, SEEDS, generator)
 
 
 def moons_config(act_name: str, lr: float, steps: int) -> TrainConfig:
@@ -128,7 +126,7 @@ def test_two_moons(act_name, profile, device, base_seed):
 
 @each_profiled
 def test_depth(act_name, profile, device, base_seed):
-    generator = torch.Generator(device=device).manual_seed(derive_seed(base_seed, "profile", "images"))
+    generator = seeded_generator(device, base_seed, "profile", "images")
     train_images, train_labels, templates = shifted_templates(IMAGES, 10, 8, generator)
     test_images, test_labels, _ = shifted_templates(IMAGES, 10, 8, generator, templates)
     images = DeviceData(train_images, train_labels, test_images, test_labels, f"profile-templates-{base_seed}")

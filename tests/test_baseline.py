@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from harness import baseline
+from harness.outputs import baseline
 from test_plugin import run
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness import cifar
+from harness.experiments import cifar
 
 PER_TRAIN_FILE, TEST_IMAGES, CLASSES = 16, 24, 3
 

@@ -8,8 +8,8 @@ import pytest
 from harness.claim import Claim
 from harness.conditions import Axis, ConditionsMap
 from harness.evidence import ClaimCheckFailed, Evidence
-from harness.plots import draw_plots
-from harness.report import report_html, report_markdown
+from harness.outputs.plots import draw_plots
+from harness.outputs.report import report_html, report_markdown
 from harness.stats import any_of, mean_test
 from harness.verdicts import Verdict
 

@@ -1,4 +1,4 @@
-"""The batched engine against textbook PyTorch: one seed trained by harness.train and the same net as a plain
+"""The batched engine against textbook PyTorch: one seed trained by harness.experiments.train and the same net as a plain
 nn.Sequential with its own torch.optim optimizer, on the same data in the same order, end with the same
 parameters. The batched-against-alone tests compare the engine with itself; these compare it with code it does not
 share (nn.Linear, nn.BatchNorm1d, torch.optim built with its own arguments, F.cross_entropy on plain tensors), so a
@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.data import Dataset, two_moons
-from harness.train import TrainConfig, batch_orders, seed_generators, train
+from harness.experiments.data import Dataset, two_moons
+from harness.experiments.train import TrainConfig, batch_orders, seed_generators, train
 from models.activations import ACTIVATIONS
 
 SEED = 7

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import cifar, files
+from harness.experiments import cifar
+from harness.outputs import files
 from harness.evidence import ClaimCheckFailed, Evidence
 from harness.stats import all_of, exact_test, mean_test, paired_test, slope_test, within_test
-from harness.sweep import ModelResult, read_cache, write_cache
+from harness.experiments.sweep import ModelResult, read_cache, write_cache
 from harness.verdicts import Verdict
 from test_plugin import ROOT, run
 
@@ -100,7 +101,7 @@ EXEMPT = {
 
 
 def test_the_projects_own_files_are_written_atomically_and_never_pickled():
-    """Evidence, reports, baselines and caches go through harness.files.write_atomically; nothing is pickled."""
+    """Evidence, reports, baselines and caches go through harness.outputs.files.write_atomically; nothing is pickled."""
     writes = re.compile(r"\.write_(text|bytes)\(|open\([^)]*['\"][wa]b?['\"]|\bpickle\b|torch\.save\(")
     offenders = [f"{path.name}: {line.strip()}" for path in project_modules() if path.name not in EXEMPT
                  for line in path.read_text().splitlines() if writes.search(line)]

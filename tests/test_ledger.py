@@ -1,5 +1,5 @@
 """The terminal ledger: its multiplicity header, skip reasons beside skipped checks, columns that fit."""
-from harness.ledger import ledger_lines, multiplicity
+from harness.outputs.ledger import ledger_lines, multiplicity
 
 
 def record(claim: str, verdict: str = "supported", alpha: float | None = 0.01, **extra) -> dict:

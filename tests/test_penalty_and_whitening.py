@@ -4,8 +4,8 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from harness.data import Dataset, affine, two_moons, whitened
-from harness.train import TrainConfig, train
+from harness.experiments.data import Dataset, affine, two_moons, whitened
+from harness.experiments.train import TrainConfig, train
 from models.activations import ACTIVATIONS
 from models.mlp import mlp_forward
 

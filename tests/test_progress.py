@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness import progress
-from harness.data import Dataset
-from harness.progress import StepProgress
-from harness.train import TrainConfig, train
+from harness.experiments import progress
+from harness.experiments.data import Dataset
+from harness.experiments.progress import StepProgress
+from harness.experiments.train import TrainConfig, train
 
 
 class Clock:

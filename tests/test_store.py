@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from harness.ledger import ledger_lines
-from harness.report import report_markdown
-from harness.store import empty, read_store, StoreError, updated
+from harness.outputs.ledger import ledger_lines
+from harness.outputs.report import report_markdown
+from harness.outputs.store import empty, read_store, StoreError, updated
 from test_plugin import CLAIM_MODULE, run
 
 STORE = "results/full_scale.json"
@@ -96,7 +96,7 @@ def test_a_gpu_windows_store_is_merged_into_the_repositorys_in_place_of_the_same
     into.write_text(json.dumps(a_store("refuted")))
     other = {**full_record(), "check": "test_other", "test": "test_other[full]"}
     newer.write_text(json.dumps(updated(empty(), [full_record("supported"), other], "cuda (NVIDIA H200)", {}, 0)))
-    done = subprocess.run([sys.executable, "-m", "harness.store", str(newer), str(into)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "harness.outputs.store", str(newer), str(into)], capture_output=True,
                           text=True)
     assert done.returncode == 0 and "kept 2 entries" in done.stdout
     assert [(e["test"], e["verdict"]) for e in read_store(into)["checks"]] == [

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import cifar
-from harness.seeding import derive_seed
-from harness.sweep import HISTORY, DeviceData, ModelResult, Settings, cache_path, grid, sweep, to_device, train_group
+from harness.experiments import cifar
+from harness.experiments.seeding import derive_seed
+from harness.experiments.sweep import HISTORY, DeviceData, ModelResult, Settings, cache_path, grid, sweep, to_device, train_group
 from models.cnn import GroupedCNN, member_slice, seeded_cnn
 from test_cifar import write_tiny_cifar
 

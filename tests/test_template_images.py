@@ -1,9 +1,9 @@
-"""The depth family's fast task: images of shifted colour templates (harness.data.shifted_templates)."""
+"""The depth family's fast task: images of shifted colour templates (harness.experiments.data.shifted_templates)."""
 from __future__ import annotations
 
 import torch
 
-from harness.data import shifted_templates
+from harness.experiments.data import shifted_templates
 
 
 def test_without_noise_each_image_is_its_class_template_circularly_shifted():

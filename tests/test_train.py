@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.data import Dataset, two_moons
-from harness.train import TrainConfig, batch_orders, evaluate, seed_generators, train
+from harness.experiments.data import Dataset, two_moons
+from harness.experiments.train import TrainConfig, batch_orders, evaluate, seed_generators, train
 from models.activations import ACTIVATIONS
 from models.mlp import batch_norm, init_mlp, layer, mlp_forward
 

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from harness.data import smooth_teacher_classes
-from harness.train import TrainConfig, init_net
+from harness.experiments.data import smooth_teacher_classes
+from harness.experiments.train import TrainConfig, init_net
 from models.mlp import init_mlp
 
 

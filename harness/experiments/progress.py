@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from harness.sweep import Progress
+from harness.experiments.sweep import Progress
 
 
 class ProgressLines:

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from harness.experiments.data import Dataset
+
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
@@ -63,13 +65,9 @@ class Checksums:
 
 
 @dataclass(frozen=True)
-class Cifar10:
+class Cifar10(Dataset):
     """Images uint8 [N, 3, 32, 32], labels int64 [N], on the host."""
 
-    x_train: Tensor
-    y_train: Tensor
-    x_test: Tensor
-    y_test: Tensor
     classes: tuple[str, ...]
     checksums: Checksums
     subset_seed: int | None = None  # the seed that drew this subset, if it is one
@@ -167,3 +165,11 @@ def _read_classes(path: Path, md5: dict[str, str]) -> tuple[str, ...]:
     if not isinstance(names, list) or len(names) != CLASSES or not all(isinstance(n, bytes) for n in names):
         raise _corrupt(path, f"b'label_names' is not a list of {CLASSES} names")
     return tuple(n.decode() for n in names)
+
+
+def cifar_vectors(data: Cifar10, device: torch.device, dtype: torch.dtype = torch.float32) -> Dataset:
+    """CIFAR-10 for fully connected nets: each image flattened to 3072 inputs in the files' order (channel, row,
+    column), pixels scaled to [0, 1]. The images travel to the device as uint8 and are converted there."""
+    def vectors(images: Tensor) -> Tensor:
+        return images.flatten(1).to(device).to(dtype).div_(255)
+    return Dataset(vectors(data.x_train), data.y_train.to(device), vectors(data.x_test), data.y_test.to(device))

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
 
-from harness.cifar import Cifar10
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,16 @@ class Dataset:
     x_test: Tensor
     y_test: Tensor
 
+    def tensors(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        return self.x_train, self.y_train, self.x_test, self.y_test
+
+    def map(self, f: Callable[[Tensor], Tensor]) -> Dataset:
+        """The same split with f applied to each of its four tensors (a subset, a device, a dtype)."""
+        return Dataset(*(f(t) for t in self.tensors()))
+
     def seed(self, index: int) -> Dataset:
         """The data one seed of a batched run sees, shaped for a single-seed run."""
-        tensors = (self.x_train, self.y_train, self.x_test, self.y_test)
-        per_seed = self.x_train.dim() == 3
-        return Dataset(*(t[index:index + 1] if per_seed else t for t in tensors))
+        return self.map(lambda t: t[index:index + 1]) if self.x_train.dim() == 3 else self
 
 
 def two_moons(n: int, noise: float, generator: torch.Generator, batch: tuple[int, ...] = (),
@@ -43,6 +48,12 @@ def two_moons(n: int, noise: float, generator: torch.Generator, batch: tuple[int
     x = torch.stack([torch.cos(t) * (1 - 2 * lower) + lower, torch.sin(t) * (1 - 2 * lower) + 0.5 * lower], -1)
     x = x + noise * torch.randn(x.shape, generator=generator, device=device, dtype=dtype)
     return x, labels.to(torch.int64).contiguous()
+
+
+def moons_dataset(train_points: int, test_points: int, noise: float, seeds: int,
+                  generator: torch.Generator) -> Dataset:
+    """One two-moons draw per seed, the training sets drawn first, then the test sets, from one generator."""
+    return Dataset(*two_moons(train_points, noise, generator, (seeds,)), *two_moons(test_points, noise, generator, (seeds,)))
 
 
 def affine(data: Dataset, matrix: Tensor, offset: Tensor) -> Dataset:
@@ -73,14 +84,6 @@ def standardized(data: Dataset) -> Dataset:
     std = data.x_train.std(-2, keepdim=True, correction=0)
     scale = torch.where(std > 0, std, torch.ones_like(std))
     return Dataset((data.x_train - mean) / scale, data.y_train, (data.x_test - mean) / scale, data.y_test)
-
-
-def cifar_vectors(data: Cifar10, device: torch.device, dtype: torch.dtype = torch.float32) -> Dataset:
-    """CIFAR-10 for fully connected nets: each image flattened to 3072 inputs in the files' order (channel, row,
-    column), pixels scaled to [0, 1]. The images travel to the device as uint8 and are converted there."""
-    def vectors(images: Tensor) -> Tensor:
-        return images.flatten(1).to(device).to(dtype).div_(255)
-    return Dataset(vectors(data.x_train), data.y_train.to(device), vectors(data.x_test), data.y_test.to(device))
 
 
 def stripes(n: int, count: int, generator: torch.Generator, batch: tuple[int, ...] = (),

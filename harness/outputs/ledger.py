@@ -5,7 +5,7 @@ from collections import defaultdict
 from typing import Iterable
 
 from harness.claim import SCALES
-from harness.store import FULL, stored_for
+from harness.outputs.store import FULL, stored_for
 
 SKIP_REASON_WIDTH = 90   # characters of a skip reason the ledger shows
 BASIS_WIDTH = 140        # characters of a prediction's basis the ledger shows (the report has it whole)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.plots import Plot, render_figure
+from harness.outputs.plots import Plot, render_figure
 from models.activations import ACTIVATIONS
 
 FACTS = ("family", "output_range", "zero_centered", "init", "derivative_bound", "saturation", "hard_zero",

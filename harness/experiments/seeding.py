@@ -1,6 +1,8 @@
 """Seeds derived from one base seed and a check's identity, stable across machines and runs."""
 from __future__ import annotations
 
+import torch
+
 import hashlib
 
 
@@ -13,3 +15,8 @@ def derive_seed(base: int, *labels: object) -> int:
 def derive_seeds(base: int, count: int, *labels: object) -> list[int]:
     """`count` independent seeds for the seeds of one experiment."""
     return [derive_seed(base, *labels, i) for i in range(count)]
+
+
+def seeded_generator(device: torch.device, *parts: object) -> torch.Generator:
+    """A generator on `device` seeded with derive_seed(*parts)."""
+    return torch.Generator(device=device).manual_seed(derive_seed(*parts))

@@ -29,8 +29,8 @@ from typing import Any, Iterable
 
 import torch
 
-from harness.files import folder_problem, write_atomically
-from harness.report import check_label
+from harness.outputs.files import folder_problem, write_atomically
+from harness.outputs.report import check_label
 
 FORMAT = 2          # 2: each negative control's effect is named for its kind ("null control effect")
 RELATIVE = 0.05

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from harness.data import Dataset
-from harness.seeding import derive_seed
+from harness.experiments.data import Dataset
+from harness.experiments.seeding import derive_seed
 from models.activations import ACTIVATIONS, ActivationInfo, Init
 from models.mlp import Norms, Params, init_batchnorm, init_mlp, mlp_forward
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.files import write_atomically
+from harness.outputs.files import write_atomically
 from harness.verdicts import control_supported
 
 FORMAT = 1
@@ -134,7 +134,7 @@ def stored_for(store: dict, claim: str) -> list[dict]:
 
 
 def main() -> None:
-    """python -m harness.store FILE [INTO]: keep the entries of FILE (a GPU window's full_scale.json, say) in the
+    """python -m harness.outputs.store FILE [INTO]: keep the entries of FILE (a GPU window's full_scale.json, say) in the
     store INTO (default results/full_scale.json), in place of the entries of the same checks."""
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="a store written by --claims-store-update")
