@@ -475,3 +475,7 @@ def test_the_family_follows_from_the_range_and_the_far_right(act):
     far, farther = act(torch.tensor([1e3, 2e3], dtype=F64)).tolist()
     linear_far_right = far > 0 and math.isclose(farther / far, 2.0, rel_tol=1e-2)
     assert act.family == ("saturating" if bounded else "rectifier" if linear_far_right else "other")
+
+
+def test_every_entry_has_its_own_colour_and_name_for_the_plots():
+    assert len({act.colour for act in ENTRIES}) == len({act.display for act in ENTRIES}) == len(ENTRIES)
