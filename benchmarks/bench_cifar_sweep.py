@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from claims.test_depth import FULL as DOCUMENT
 from harness.experiments import cifar
 from harness.experiments.devices import resolve_device
 from harness.experiments.seeding import derive_seed, derive_seeds
-from claims.test_depth import FULL as DOCUMENT
 from harness.experiments.sweep import Progress, grid, sweep, to_device
 from models.cnn import seeded_cnn
 

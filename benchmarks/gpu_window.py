@@ -42,10 +42,10 @@ import torch
 
 from benchmarks.bench_cifar_sweep import (BF16_DENSE_PEAK, GroupClock, documents_loaders, documents_model, sweep_flops,
                                           synchronize)
+from claims.test_depth import FULL as DOCUMENT
 from harness.experiments import cifar
 from harness.experiments.devices import resolve_device
 from harness.experiments.seeding import derive_seeds
-from claims.test_depth import FULL as DOCUMENT
 from harness.experiments.sweep import grid, sweep, to_device
 
 ROOT = Path(__file__).resolve().parent.parent

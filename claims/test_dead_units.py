@@ -20,10 +20,10 @@ from claims.shared_claims import DOCUMENT_LEAKY_SLOPE, LEAKY_NEVER_DIES, LEAKY_S
 from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.experiments.data import Dataset, two_moons
-from harness.outputs.plots import LayerTraces, PlotKind
 from harness.experiments.seeding import derive_seeds, seeded_generator
-from harness.stats import ALPHA, all_of, clustered_rate_test, exact_test
 from harness.experiments.train import Net, TrainConfig, init_net, train
+from harness.outputs.plots import LayerTraces, PlotKind
+from harness.stats import ALPHA, all_of, clustered_rate_test, exact_test
 from harness.verdicts import Decision
 from models.mlp import layer
 

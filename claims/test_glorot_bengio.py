@@ -55,11 +55,11 @@ from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.experiments.cifar import cifar_vectors
 from harness.experiments.data import Dataset, smooth_teacher_classes, standardized
-from harness.outputs.plots import LayerTraces, PlotKind
 from harness.experiments.progress import StepProgress
 from harness.experiments.seeding import derive_seeds, seeded_generator
-from harness.stats import ALPHA, all_of, mean_test, paired_test, seeds_for_power
 from harness.experiments.train import History, TrainConfig, train
+from harness.outputs.plots import LayerTraces, PlotKind
+from harness.stats import ALPHA, all_of, mean_test, paired_test, seeds_for_power
 from harness.verdicts import Decision
 from models.activations import ACTIVATIONS
 

@@ -19,8 +19,8 @@ from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.experiments.data import Dataset, moons_dataset
 from harness.experiments.seeding import derive_seeds, seeded_generator
-from harness.stats import ALPHA, all_of, clustered_rate_test, exact_test, paired_test, seed_halves
 from harness.experiments.train import History, Net, TrainConfig, train
+from harness.stats import ALPHA, all_of, clustered_rate_test, exact_test, paired_test, seed_halves
 from harness.verdicts import Decision, Verdict
 from models.activations import of_family
 

@@ -19,8 +19,8 @@ from harness.claim import Claim
 from harness.conditions import Axis, Cell, ConditionsMap
 from harness.experiments.data import Dataset, affine, moons_dataset, whitened
 from harness.experiments.seeding import derive_seeds, seeded_generator
-from harness.stats import ALPHA, paired_test
 from harness.experiments.train import History, TrainConfig, train
+from harness.stats import ALPHA, paired_test
 from harness.verdicts import Decision
 
 FASTER = 1.25                       # "fewer" and "clearly fewer": by more than a quarter, geometric mean over seeds

@@ -27,11 +27,11 @@ from torch import Tensor
 from harness.claim import Claim
 from harness.conditions import Axis, ConditionsMap
 from harness.experiments.data import Dataset, moons_dataset
-from harness.outputs.plots import CurvesAndMaps, PlotKind
 from harness.experiments.progress import StepProgress
 from harness.experiments.seeding import derive_seeds, seeded_generator
-from harness.stats import ALPHA, all_of, mean_test, paired_test, seed_halves
 from harness.experiments.train import History, Net, TrainConfig, evaluate, train
+from harness.outputs.plots import CurvesAndMaps, PlotKind
+from harness.stats import ALPHA, all_of, mean_test, paired_test, seed_halves
 from harness.verdicts import Decision
 
 SOURCE = "000_117cae05039cffeb.txt"

@@ -13,14 +13,14 @@ from typing import Callable
 import pytest
 import torch
 
-from harness.experiments import cifar, devices
-from harness.outputs import baseline, store
 from harness.evidence import ClaimCheckFailed, Evidence, junit_properties, versions
+from harness.experiments import cifar, devices
+from harness.experiments.seeding import derive_seed
+from harness.outputs import baseline, store
 from harness.outputs.files import folder_problem
 from harness.outputs.ledger import ledger_lines
-from harness.profile import Profile
 from harness.outputs.report import write_claims_json, write_report
-from harness.experiments.seeding import derive_seed
+from harness.profile import Profile
 from models import user_activations
 
 DEVICE_OPTION = "--device"

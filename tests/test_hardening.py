@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.experiments import cifar
-from harness.outputs import files
 from harness.evidence import ClaimCheckFailed, Evidence
-from harness.stats import all_of, exact_test, mean_test, paired_test, slope_test, within_test
+from harness.experiments import cifar
 from harness.experiments.sweep import ModelResult, read_cache, write_cache
+from harness.outputs import files
+from harness.stats import all_of, exact_test, mean_test, paired_test, slope_test, within_test
 from harness.verdicts import Verdict
 from test_plugin import ROOT, run
 

@@ -15,13 +15,13 @@ import pytest
 import torch
 
 import claims
-from harness.outputs import files
 from harness.claim import Claim
+from harness.experiments.train import init_net
+from harness.outputs import files
 from harness.outputs.files import write_bytes_atomically
 from harness.outputs.plots import DOCUMENT_SETTING, MISSING_MATPLOTLIB, SETTING, draw_plots
 from harness.outputs.report import check_label, finding, report_html, report_markdown, write_report
 from harness.stats import paired_test
-from harness.experiments.train import init_net
 
 DECISION = {"verdict": "supported", "rule": "t-interval, above 0", "effect_name": "gap", "effect": 2.0,
             "interval": [1.5, 2.5], "threshold": 0.0, "n": 8, "alpha": 0.01, "p_value": 1e-4}

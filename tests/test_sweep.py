@@ -154,6 +154,31 @@ def test_sweep_returns_every_model_with_per_epoch_records(data):
     assert result.table("sigmoid", lambda m: m.seed) == {1: [0, 1, 2], 2: [0, 1, 2]}
 
 
+def per_seed_draws(data: DeviceData, seeds: int) -> DeviceData:
+    """`seeds` different draws: the images flipped left-right for every other seed, a permutation of the test set."""
+    def draws(x: torch.Tensor, flip: bool) -> torch.Tensor:
+        return torch.stack([x.flip(-1) if flip and i % 2 else x for i in range(seeds)])
+    return DeviceData(draws(data.x_train, True), draws(data.y_train, False), draws(data.x_test, True),
+                      draws(data.y_test, False), "draws")
+
+
+def test_with_a_draw_per_seed_each_seed_trains_as_alone_on_its_draw(data):
+    """In float64, to 1e-6 for the reason the test above gives."""
+    drawn = per_seed_draws(in_float64(data), 3)
+    together = sweep(drawn, grid(["relu"], [1]), [5, 6, 7], TINY, CPU, group_size=2)
+    for i, ours in enumerate(together.models):
+        (alone,) = sweep(drawn.of_seeds(i, i + 1), grid(["relu"], [1]), [5 + i], TINY, CPU).models
+        for name in HISTORY:
+            torch.testing.assert_close(getattr(ours, name), getattr(alone, name), rtol=1e-5, atol=1e-6)
+    (on_the_shared_data,) = sweep(in_float64(data), grid(["relu"], [1]), [6], TINY, CPU).models
+    assert on_the_shared_data.test_loss != together.models[1].test_loss    # seed 6 trained on its flipped draw
+
+
+def test_a_draw_per_seed_must_come_with_as_many_seeds(data):
+    with pytest.raises(ValueError, match="holds 3 draws, one per seed, for 2 seeds"):
+        sweep(per_seed_draws(data, 3), grid(["relu"], [1]), [0, 1], TINY, CPU)
+
+
 def test_progress_reports_every_model_epoch_and_counts_down(data):
     reports = []
     sweep(data, grid(["relu"], [1, 2]), [0, 1], replace(TINY, epochs=2), CPU, progress=reports.append)

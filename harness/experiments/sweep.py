@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from harness.experiments.cifar import Cifar10
-from harness.outputs.files import write_atomically
 from harness.experiments.seeding import derive_seed
+from harness.outputs.files import write_atomically
 from models.cnn import GroupedCNN, seeded_cnn
 
 
@@ -108,13 +108,39 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class DeviceData:
-    """Normalised images (float32 [N, 3, H, W]; models train in their dtype) and labels, on the device."""
+    """Normalised images (float32 [N, 3, H, W]; models train in their dtype) and labels [N], on the device; or one
+    draw per seed, images [S, N, 3, H, W] and labels [S, N], seed i of the sweep's seeds training on draw i."""
 
     x_train: Tensor
     y_train: Tensor
     x_test: Tensor
     y_test: Tensor
     fingerprint: str
+
+    @property
+    def per_seed(self) -> bool:
+        return self.x_train.dim() == 5
+
+    def of_seeds(self, start: int, stop: int) -> DeviceData:
+        """The data of the seeds at positions start..stop-1 of the sweep's seeds."""
+        if not self.per_seed:
+            return self
+        return DeviceData(self.x_train[start:stop], self.y_train[start:stop], self.x_test[start:stop],
+                          self.y_test[start:stop], f"{self.fingerprint}[{start}:{stop}]")
+
+    def train_batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        """index [B, M] of training images, member m's in column m -> images [B, M, 3, H, W], labels [B, M]."""
+        if self.per_seed:
+            member = torch.arange(index.shape[1], device=index.device)
+            return self.x_train[member, index], self.y_train[member, index]
+        return self.x_train[index], self.y_train[index]
+
+    def test_batch(self, start: int, stop: int, members: int) -> tuple[Tensor, Tensor]:
+        """Test images start..stop-1 for every member -> images [b, M, 3, H, W], labels [b, M]."""
+        if self.per_seed:
+            return self.x_test[:, start:stop].transpose(0, 1), self.y_test[:, start:stop].T
+        images, labels = self.x_test[start:stop], self.y_test[start:stop]
+        return images.unsqueeze(1).expand(-1, members, -1, -1, -1), labels.unsqueeze(1).expand(-1, members)
 
 
 def to_device(data: Cifar10, device: torch.device) -> DeviceData:
@@ -141,14 +167,17 @@ def sweep(data: Cifar10 | DeviceData, runs: Sequence[tuple[str, int]], seeds: Se
     """
     on_device = data if isinstance(data, DeviceData) else to_device(data, device)
     size = group_size or (len(seeds) if device.type == "cuda" else 1)
-    groups = [(a, b, list(seeds[i:i + size])) for a, b in runs for i in range(0, len(seeds), size)]
-    clock = _Clock(sum(_work(b, members) for _, b, members in groups) * settings.epochs, list(seeds), progress)
+    if on_device.per_seed and len(on_device.x_train) != len(seeds):
+        raise ValueError(f"the data holds {len(on_device.x_train)} draws, one per seed, for {len(seeds)} seeds")
+    groups = [(a, b, i, list(seeds[i:i + size])) for a, b in runs for i in range(0, len(seeds), size)]
+    clock = _Clock(sum(_work(b, members) for _, b, _, members in groups) * settings.epochs, list(seeds), progress)
     models = []
-    for activation, depth, members in groups:
-        key = cache_key(settings, activation, depth, members, on_device.fingerprint, on_device.x_train.device)
+    for activation, depth, first, members in groups:
+        data = on_device.of_seeds(first, first + len(members))
+        key = cache_key(settings, activation, depth, members, data.fingerprint, on_device.x_train.device)
         results = read_cache(cache_dir, key) if cache_dir is not None else None
         if results is None:
-            results = train_group(on_device, depth, activation, members, settings, clock.tick)
+            results = train_group(data, depth, activation, members, settings, clock.tick)
             if cache_dir is not None:
                 write_cache(cache_dir, key, results)
         else:
@@ -206,13 +235,12 @@ def _train_epoch(model: GroupedCNN, optimizer: torch.optim.Optimizer, data: Devi
     """[4, M]: mean training loss, training accuracy, gradient statistic and log gradient ratio over the epoch's
     batches. `first_ratio`, if given, receives the first batch's log gradient ratio."""
     model.train()
-    n, members = len(data.y_train), model.members
+    n, members = data.y_train.shape[-1], model.members
     order = torch.stack([torch.randperm(n, generator=g, device=g.device) for g in orders], 1)  # [N, M]
     totals = torch.zeros(4, members, device=order.device, dtype=data.x_train.dtype)
     for start in range(0, n, batch_size):
-        index = order[start:start + batch_size]  # [B, M]; the last batch may be short, as the document's is
-        labels = data.y_train[index]
-        logits = _forward(model, data.x_train[index], bf16, memory_format)
+        images, labels = data.train_batch(order[start:start + batch_size])  # the last batch may be short, as the
+        logits = _forward(model, images, bf16, memory_format)                 # document's is
         losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view_as(labels)
         optimizer.zero_grad(set_to_none=True)
         losses.mean(0).sum().backward()  # each member's gradient is that of its own mean loss
@@ -253,12 +281,11 @@ def _evaluate(model: GroupedCNN, data: DeviceData, eval_batch: int, bf16: bool,
               memory_format: torch.memory_format) -> Tensor:
     """[2, M]: mean test loss over images and test accuracy, every member on the whole test set."""
     model.eval()
-    members, n = model.members, len(data.y_test)
+    members, n = model.members, data.y_test.shape[-1]
     totals = torch.zeros(2, members, device=data.y_test.device, dtype=data.x_test.dtype)
     for start in range(0, n, eval_batch):
-        images, labels = data.x_test[start:start + eval_batch], data.y_test[start:start + eval_batch]
-        logits = _forward(model, images.unsqueeze(1).expand(-1, members, -1, -1, -1), bf16, memory_format)
-        labels = labels.unsqueeze(1).expand(-1, members)
+        images, labels = data.test_batch(start, start + eval_batch, members)
+        logits = _forward(model, images, bf16, memory_format)
         totals[0] += F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view_as(labels).sum(0)
         totals[1] += (logits.argmax(-1) == labels).sum(0)
     return totals / n

@@ -10,8 +10,8 @@ from html import escape
 from pathlib import Path
 from typing import Callable, Sequence
 
-from harness.outputs import cards
 from harness.claim import SCALES
+from harness.outputs import cards
 from harness.outputs.files import write_atomically, write_bytes_atomically
 from harness.outputs.plots import DOCUMENT_SETTING, SETTING, Drawn, Plot, draw_plots, where_from
 from harness.outputs.store import FULL, described, empty, stored_for
