@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from harness.experiments.cifar import Cifar10
+from harness.experiments.data import Dataset
 from harness.experiments.seeding import derive_seed
 from harness.outputs.files import write_atomically
 from models.cnn import GroupedCNN, seeded_cnn
@@ -107,14 +108,11 @@ class SweepResult:
 
 
 @dataclass(frozen=True)
-class DeviceData:
+class DeviceData(Dataset):
     """Normalised images (float32 [N, 3, H, W]; models train in their dtype) and labels [N], on the device; or one
-    draw per seed, images [S, N, 3, H, W] and labels [S, N], seed i of the sweep's seeds training on draw i."""
+    draw per seed, images [S, N, 3, H, W] and labels [S, N], seed i of the sweep's seeds training on draw i. The
+    fingerprint names the data in cache keys."""
 
-    x_train: Tensor
-    y_train: Tensor
-    x_test: Tensor
-    y_test: Tensor
     fingerprint: str
 
     @property
@@ -125,8 +123,7 @@ class DeviceData:
         """The data of the seeds at positions start..stop-1 of the sweep's seeds."""
         if not self.per_seed:
             return self
-        return DeviceData(self.x_train[start:stop], self.y_train[start:stop], self.x_test[start:stop],
-                          self.y_test[start:stop], f"{self.fingerprint}[{start}:{stop}]")
+        return DeviceData(*(t[start:stop] for t in self.tensors()), f"{self.fingerprint}[{start}:{stop}]")
 
     def train_batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
         """index [B, M] of training images, member m's in column m -> images [B, M, 3, H, W], labels [B, M]."""
