@@ -58,7 +58,7 @@ SELU_VARIANCE_WITHIN = 1.25      # "near variance 1": every layer's variance wit
 SPARSITY_DEPTH = 4
 HALF, NEAR_HALF = 0.5, 0.05      # "about half": a zero share within 0.05 of 1/2
 RARELY = 0.01                    # "almost never": exact zeros in under 1% of activations
-SATURATING = of_family("saturating")  # the registry's: sigmoid, tanh, softsign, and any user's
+SATURATING = of_family("saturating")  # the registry's built-ins: sigmoid, tanh, softsign
 
 
 PROTOCOL = {"fast": {"task": f"{EXAMPLES} inputs per net, the activation applied to standard-normal pre-activations",

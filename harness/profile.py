@@ -25,19 +25,25 @@ class Profile:
                 per_layer: Sequence[Sequence[float]] | None = None, setting: str = "") -> None:
         """One quantity of one activation, one value per seed; `per_layer` [layers][seeds] for a depth profile."""
         values = np.asarray(per_seed, dtype=np.float64)
-        row = {"activation": activation, "user": ACTIVATIONS[activation].user_given, "quantity": quantity, "unit": unit, "setting": setting,
-               "per_seed": values.tolist(), **t_interval(values)}
+        row = {"activation": activation, "user": ACTIVATIONS[activation].user_given, "quantity": quantity,
+               "unit": unit, "setting": setting, "per_seed": [as_json(v) for v in values.tolist()],
+               **t_interval(values)}
         if per_layer is not None:
-            row["per_layer"] = [float(np.mean(layer)) for layer in per_layer]
+            row["per_layer"] = [as_json(float(np.mean(layer))) for layer in per_layer]
         self.rows.append(row)
 
 
+def as_json(value: float) -> float | str:
+    """Non-finite numbers as the strings "nan", "inf", "-inf", which JSON has no numbers for."""
+    return value if math.isfinite(value) else str(value)
+
+
 def t_interval(values: np.ndarray, alpha: float = ALPHA) -> dict:
-    """Mean and the two-sided t-interval at `alpha` per side; NaN ends where the values say nothing about spread
-(fewer than two, a non-finite one, or all equal: zero spread is not certainty)."""
+    """Mean and the two-sided t-interval at `alpha` per side; no ends (None) where the values say nothing about spread
+(fewer than two, a non-finite one, or all equal: zero spread is not certainty), and no mean without a finite value."""
     finite = values[np.isfinite(values)]
-    mean = float(finite.mean()) if finite.size else math.nan
+    mean = float(finite.mean()) if finite.size else None
     if finite.size < 2 or finite.size < values.size or np.ptp(finite) == 0:  # no interval from no spread
-        return {"mean": mean, "interval": [math.nan, math.nan], "nonfinite": int(values.size - finite.size)}
+        return {"mean": mean, "interval": [None, None], "nonfinite": int(values.size - finite.size)}
     half = float(stats.t.ppf(1 - alpha, finite.size - 1) * finite.std(ddof=1) / math.sqrt(finite.size))
     return {"mean": mean, "interval": [mean - half, mean + half], "nonfinite": 0}

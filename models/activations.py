@@ -24,8 +24,8 @@ INITS: tuple[Init, ...] = ("he", "xavier", "lecun", "uniform")
 # rectifier: unbounded above and linear far out on the right (ReLU and its smooth or leaky kin);
 # saturating: bounded on both sides (sigmoid, tanh, softsign); other: neither.
 Family = Literal["rectifier", "saturating", "other"]
-# Where the derivative goes to 0 far from the origin: on both sides, on the negative side only, or nowhere.
-Saturation = Literal["both sides", "negative side", "none"]
+# Where the derivative goes to 0 far from the origin: on both sides, on one side only, or nowhere.
+Saturation = Literal["both sides", "negative side", "positive side", "none"]
 
 # Klambauer et al. 2017: the constants that make (mean 0, variance 1) a fixed point of a SELU layer.
 SELU_LAMBDA = 1.0507009873554804934193349852946
@@ -171,9 +171,10 @@ ACTIVATIONS: dict[str, ActivationInfo] = {a.name: a for a in [
 ]}
 
 
-def of_family(family: Family) -> tuple[str, ...]:
-    """The registry's entries of one family, by name, built-ins first."""
-    return tuple(name for name, act in ACTIVATIONS.items() if act.family == family)
+def of_family(family: Family, *, users: bool = False) -> tuple[str, ...]:
+    """The registry's entries of one family, by name; users' entries only when asked for (a document's claim names
+    the built-ins it is about, and a user's activation must not change its verdict)."""
+    return tuple(name for name, act in ACTIVATIONS.items() if act.family == family and (users or not act.user_given))
 
 
 def init_std(scheme: Init, fan_in: int, fan_out: int) -> float:

@@ -241,6 +241,7 @@ def test_monotone_entries_never_decrease_by_more_than_a_step_over_every_bfloat16
 
 @each_non_monotone_activation
 def test_a_non_monotone_entry_decreases_by_more_than_a_step_at_its_witness(act):
+    require_stated(act, "monotone")
     x, y = act.non_monotone_witness
     assert x < y and not never_decreases_beyond_a_step(act(torch.tensor([x, y], dtype=F64)))
 
@@ -457,8 +458,8 @@ def test_the_derivative_bound_holds_and_is_nearly_attained(act):
 def test_the_saturation_kind_says_where_the_derivative_vanishes(act):
     require_stated(act, "saturation")
     left, right = (autograd_derivative(act.fn, FAR_OUT).abs() < SATURATED).tolist()
-    assert act.saturation == {(True, True): "both sides", (True, False): "negative side", (False, False): "none"}[
-        (left, right)]
+    assert act.saturation == {(True, True): "both sides", (True, False): "negative side",
+                              (False, True): "positive side", (False, False): "none"}[(left, right)]
 
 
 @each_activation
@@ -471,6 +472,7 @@ def test_a_hard_zero_means_exactly_zero_on_the_whole_negative_side(act):
 @each_activation
 def test_the_family_follows_from_the_range_and_the_far_right(act):
     """Saturating: bounded on both sides; rectifier: unbounded above and linear far out on the right."""
+    require_stated(act, "family")
     bounded = all(math.isfinite(end) for end in act.output_range)
     far, farther = act(torch.tensor([1e3, 2e3], dtype=F64)).tolist()
     linear_far_right = far > 0 and math.isclose(farther / far, 2.0, rel_tol=1e-2)

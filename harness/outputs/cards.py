@@ -3,13 +3,12 @@ activations profiled with it, and two plots (the functions and derivatives; vari
 The rows come from the profile tests (harness.profile); the facts from the registry as this run completed it."""
 from __future__ import annotations
 
-import math
 from html import escape
 from typing import Any
 
 import numpy as np
 
-from harness.outputs.plots import Plot, render_figure
+from harness.outputs.plots import MISSING_MATPLOTLIB, Drawn, Plot, render_figure
 from models.activations import ACTIVATIONS
 
 FACTS = ("family", "output_range", "zero_centered", "init", "derivative_bound", "saturation", "hard_zero",
@@ -46,9 +45,13 @@ def _cell(rows: list[dict], name: str, quantity: str) -> str:
     if row is None:
         return "-"
     lo, hi = row["interval"]
-    if row["unit"] == "share":
-        lo, hi = max(lo, 0.0), min(hi, 1.0)
-    interval = " (every net)" if math.isnan(lo) and not row["nonfinite"] else "" if math.isnan(lo) else f" [{lo:.3g}, {hi:.3g}]"
+    if row["mean"] is None:
+        return f"not finite on any of {row['nonfinite']} nets"
+    if lo is None:
+        interval = f" ({row['nonfinite']} nets not finite)" if row["nonfinite"] else " (every net)"
+    else:
+        lo, hi = (max(lo, 0.0), min(hi, 1.0)) if row["unit"] == "share" else (lo, hi)
+        interval = f" [{lo:.3g}, {hi:.3g}]"
     return f"{row['mean']:.3g}{interval}{(' ' + row['unit']) if row['unit'] not in ('', 'share') else ''}"
 
 
@@ -64,6 +67,19 @@ def tables(rows: list[dict], name: str) -> tuple[list[str], list[list[str]], lis
     facts = [[fact.replace("_", " "), *[_fact(c, fact) for c in columns]] for fact in FACTS]
     numbers = [[quantity, *[_cell(rows, c, quantity) for c in columns]] for quantity, _ in _quantities(rows)]
     return header, facts, numbers
+
+
+def with_card_plots(drawn: Drawn, rows: list[dict]) -> Drawn:
+    """`drawn` with every card's plots added (none without matplotlib); a plot that cannot be drawn becomes a note."""
+    if MISSING_MATPLOTLIB in drawn.notes:
+        return drawn
+    plots, notes = list(drawn.plots), list(drawn.notes)
+    for name in card_names(rows):
+        try:
+            plots += card_plots(rows, name)
+        except (ValueError, TypeError, IndexError, KeyError) as error:
+            notes.append(f"report card {name}: plots not drawn: {error}")
+    return Drawn(plots, notes)
 
 
 def card_plots(rows: list[dict], name: str) -> list[Plot]:
@@ -97,7 +113,8 @@ def _curves(fig: Any, names: list[str]) -> None:
 
 
 def _depth(fig: Any, rows: list[dict]) -> None:
-    axes = dict(zip(dict.fromkeys(r["quantity"] for r in rows), fig.subplots(1, 2)))
+    quantities = list(dict.fromkeys(r["quantity"] for r in rows))
+    axes = dict(zip(quantities, fig.subplots(1, len(quantities), squeeze=False)[0]))
     for row in rows:
         act = ACTIVATIONS[row["activation"]]
         values = np.asarray(row["per_layer"], dtype=float)

@@ -356,14 +356,14 @@ def _render(kind: PlotKind, data: _Data) -> bytes:
                          kind.title + (f" ({data.scale} scale)" if data.scale else ""))
 
 
-_REGISTRY_PLOTS: dict[tuple[str, tuple[str, ...]], bytes] = {}
+_REGISTRY_PLOTS: dict[tuple, bytes] = {}
 
 
 def _registry_plot() -> bytes:
     """The plot that reads no record, only the activations registry, is the same in every report a process writes:
     drawn once per registry."""
     from models.activations import ACTIVATIONS
-    key = (REGISTRY_PLOT.name, tuple(ACTIVATIONS))
+    key = (REGISTRY_PLOT.name, tuple((name, act.origin, id(act.fn)) for name, act in ACTIVATIONS.items()))
     if key not in _REGISTRY_PLOTS:
         _REGISTRY_PLOTS[key] = _render(REGISTRY_PLOT, _Data(None, [], {}, {}))
     return _REGISTRY_PLOTS[key]

@@ -596,10 +596,10 @@ def write_report(directory: Path, records: list[dict], ledger: list[str], store:
     drawn = draw_plots(records)
     profiles = list(profiles)
     if profiles:
-        write_atomically(directory / cards.PROFILES_JSON, json.dumps(profiles, indent=1) + "\n")
-        if not drawn.notes or drawn.plots:  # matplotlib is there
-            drawn = Drawn(drawn.plots + [p for name in cards.card_names(profiles)
-                                         for p in cards.card_plots(profiles, name)], drawn.notes)
+        write_atomically(directory / cards.PROFILES_JSON, json.dumps(profiles, indent=1, allow_nan=False) + "\n")
+        drawn = cards.with_card_plots(drawn, profiles)
+    elif (directory / cards.PROFILES_JSON).exists():
+        (directory / cards.PROFILES_JSON).unlink()  # an earlier run's cards are not this run's
     write_plots(directory, drawn)
     write_atomically(directory / "report.md", report_markdown(records, ledger, drawn, store, profiles))
     write_atomically(directory / "report.html", report_html(records, ledger, drawn, store, profiles))
