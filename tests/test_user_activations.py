@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # A package of the user's, written into the scratch folder: squareplus (So 2021), a smooth rectifier, with the facts
 # its author knows, and functions that break each rule.
 USER_PACKAGE = {
-    "myacts/__init__.py": "",
-    "myacts/functions.py": '''
+    "acts_under_test/__init__.py": "",
+    "acts_under_test/functions.py": '''
 import torch
 from models.user_activations import UserActivation
 
@@ -55,14 +55,14 @@ def user_project(project: pytest.Pytester) -> pytest.Pytester:
 @pytest.mark.parametrize("spec, problem", [
     ("squareplus", "write NAME=MODULE:ATTR"),
     ("x=no_such_module:f", "module no_such_module does not import (ModuleNotFoundError"),
-    ("x=myacts.functions:missing", "module myacts.functions has no attribute missing"),
-    ("x=myacts.functions:not_a_function", "a int is not callable"),
-    ("x=myacts.functions:sums", "an activation works elementwise and keeps shape and dtype"),
-    ("x=myacts.functions:to_double", "an activation works elementwise and keeps shape and dtype"),
-    ("x=myacts.functions:reciprocal", "it gives inf at x = 0"),
-    ("x=myacts.functions:raises", "raised ValueError: not today"),
-    ("relu=myacts.functions:stated", "the name relu is taken by a built-in activation; choose another"),
-    ("2x=myacts.functions:stated", "must be letters, digits and underscores"),
+    ("x=acts_under_test.functions:missing", "module acts_under_test.functions has no attribute missing"),
+    ("x=acts_under_test.functions:not_a_function", "a int is not callable"),
+    ("x=acts_under_test.functions:sums", "an activation works elementwise and keeps shape and dtype"),
+    ("x=acts_under_test.functions:to_double", "an activation works elementwise and keeps shape and dtype"),
+    ("x=acts_under_test.functions:reciprocal", "it gives inf at x = 0"),
+    ("x=acts_under_test.functions:raises", "raised ValueError: not today"),
+    ("relu=acts_under_test.functions:stated", "the name relu is taken by a built-in activation; choose another"),
+    ("2x=acts_under_test.functions:stated", "must be letters, digits and underscores"),
 ])
 def test_bad_input_is_one_sentence_and_exit_status_4(user_project, spec, problem):
     result = user_project.runpytest("-p", "no:cacheprovider", "--activation", spec)
@@ -74,11 +74,11 @@ def test_bad_input_is_one_sentence_and_exit_status_4(user_project, spec, problem
 
 def test_two_entries_of_one_name_clash_and_the_registry_is_left_as_it_was(user_project):
     before = dict(ACTIVATIONS)
-    result = user_project.runpytest("-p", "no:cacheprovider", "--activation", "sq=myacts.functions:stated",
-                                    "--activation", "sq=myacts.functions:squareplus")
+    result = user_project.runpytest("-p", "no:cacheprovider", "--activation", "sq=acts_under_test.functions:stated",
+                                    "--activation", "sq=acts_under_test.functions:squareplus")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --activation sq=myacts.functions:squareplus: the name sq is taken by "
-                                 "--activation sq=myacts.functions:stated; choose another*"])
+    result.stderr.fnmatch_lines(["ERROR: --activation sq=acts_under_test.functions:squareplus: the name sq is taken by "
+                                 "--activation sq=acts_under_test.functions:stated; choose another*"])
     assert ACTIVATIONS == before
 
 
@@ -123,13 +123,13 @@ def run_in_subprocess(project: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def test_the_property_tests_run_on_a_users_activation(user_project):
     result = run_in_subprocess(user_project, str(ROOT / "tests" / "test_activation_properties.py"), "-k", "sq",
-                               "--activation", "sq=myacts.functions:stated")
+                               "--activation", "sq=acts_under_test.functions:stated")
     outcomes = result.parseoutcomes()
     assert result.ret == 0 and outcomes["passed"] >= 8, result.stdout.str()[-2000:]
 
 
 def test_a_users_activation_gets_a_report_card_with_its_plots(user_project):
-    result = run_in_subprocess(user_project, str(ROOT / "profiles"), "--activation", "sq=myacts.functions:stated",
+    result = run_in_subprocess(user_project, str(ROOT / "profiles"), "--activation", "sq=acts_under_test.functions:stated",
                                "--claims-report", "out", "-k", "not depth")   # the CNNs take most of the time
     assert result.ret == 0, result.stdout.str()[-2000:]
     html = (user_project.path / "out" / "report.html").read_text()
@@ -139,10 +139,10 @@ def test_a_users_activation_gets_a_report_card_with_its_plots(user_project):
 
 
 def test_a_package_ships_an_activation_under_the_entry_point_group(user_project):
-    info = user_project.path / "myacts-0.1.dist-info"
+    info = user_project.path / "acts_under_test-0.1.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: myacts\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nsquareplus = myacts.functions:stated\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acts_under_test\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nsquareplus = acts_under_test.functions:stated\n")
     result = run_in_subprocess(user_project, str(ROOT / "tests" / "test_activation_properties.py"), "-k",
                                "squareplus and range")
     assert result.ret == 0 and result.parseoutcomes()["passed"] >= 2, result.stdout.str()[-2000:]
