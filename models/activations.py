@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 Init = Literal["he", "xavier", "lecun", "uniform"]  # uniform: U[-1/sqrt(fan_in), 1/sqrt(fan_in)], see init_std
-INITS: tuple[Init, ...] = ("he", "xavier", "lecun", "uniform")
+INITS: tuple[Init, ...] = get_args(Init)
 # rectifier: unbounded above and linear far out on the right (ReLU and its smooth or leaky kin);
 # saturating: bounded on both sides (sigmoid, tanh, softsign); other: neither.
 Family = Literal["rectifier", "saturating", "other"]
+# The init each family is paired with in the literature: He et al. 2015 for the rectifiers, Glorot & Bengio 2010
+# for the saturating ones, LeCun's variance 1 / fan_in for anything else. SELU's entry states its own exception.
+FAMILY_INIT: dict[Family, Init] = {"rectifier": "he", "saturating": "xavier", "other": "lecun"}
 # Where the derivative goes to 0 far from the origin: on both sides, on one side only, or nowhere.
 Saturation = Literal["both sides", "negative side", "positive side", "none"]
 

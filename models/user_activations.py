@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from models.activations import ACTIVATIONS, INITS, ActivationInfo, Family, Init, Saturation
+from models.activations import ACTIVATIONS, FAMILY_INIT, INITS, ActivationInfo, Family, Init, Saturation
 
 ENTRY_POINT_GROUP = "activation_claims.activations"
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -44,7 +44,6 @@ FAR = 1e6                                                   # the range grid rea
 UNBOUNDED = 1e3                                             # an end still growing past this is infinite
 SATURATED = 1e-3                                            # |f'| below this at |x| = 1e3 counts as saturated
 STANDARD_ERRORS = 5                                         # zero-centring, as the property tests judge it
-FAMILY_INIT: dict[str, Init] = {"rectifier": "he", "saturating": "xavier", "other": "lecun"}
 FACTS = {"family", "derivative_bound", "saturation", "hard_zero", "non_monotone_witness"}  # UserActivation.facts keys
 
 

@@ -21,7 +21,7 @@ from hypothesis import example, given, settings, strategies as st
 from scipy import integrate, optimize
 from torch import Tensor
 
-from models.activations import ACTIVATIONS, SELU_ALPHA, SELU_LAMBDA, ActivationInfo, Init, elu, leaky_relu
+from models.activations import ACTIVATIONS, FAMILY_INIT, SELU_ALPHA, SELU_LAMBDA, ActivationInfo, Init, elu, leaky_relu
 
 F64 = torch.float64
 EPS64 = torch.finfo(F64).eps
@@ -427,9 +427,8 @@ def test_zero_centred_entries_average_zero_over_normal_inputs_and_the_others_are
 
 # --- 8: initialisation --------------------------------------------------------------------------------------
 
-# The literature's pairing: He et al. 2015 for the rectifiers, Glorot & Bengio 2010 for the saturating ones,
-# Klambauer et al. 2017 for SELU, whose fixed point needs LeCun's.
-FAMILY_INIT = {"rectifier": "he", "saturating": "xavier"}
+# The registry's pairing of family and init, and its one exception: Klambauer et al. 2017's SELU, whose fixed point
+# needs LeCun's.
 FAMILY_INIT_EXCEPTIONS = {"selu": "lecun"}
 
 
