@@ -1,9 +1,9 @@
-"""harness.tools.flake: runs the fast tier under many base seeds and counts, per check, the verdicts that differed."""
+"""harness.flake: runs the fast tier under many base seeds and counts, per check, the verdicts that differed."""
 from pathlib import Path
 
 import pytest
 
-from harness.tools import flake
+from harness import flake
 
 
 def record(check: str, verdict: str = "supported", expected: str = "supported", control: str = "refuted",

@@ -1,7 +1,7 @@
 """How often each fast check's verdict depends on the base seed.
 
-    python -m harness.tools.flake                     # the held-out base seeds 1000-1019
-    python -m harness.tools.flake --seeds 0-19        # the tuning seeds
+    python -m harness.flake                     # the held-out base seeds 1000-1019
+    python -m harness.flake --seeds 0-19        # the tuning seeds
 
 runs `pytest -m fast claims -n 2` under each base seed of the range, `parallel` runs at a time, each with its own
 --claims-report folder, then prints per check how many runs gave a verdict other than the expected one
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from harness.verdicts import control_supported, meets
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_command(seed: int, report: Path, workers: int, extra: list[str]) -> list[str]:
@@ -105,7 +105,7 @@ def seed_range(text: str) -> range:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.tools.flake", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.flake", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=seed_range, default=range(1000, 1020),
                         help="base seeds A-B, both included (default 1000-1019, held out from tuning, which reads "
                              "0-19 only)")

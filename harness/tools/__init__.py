@@ -1,1 +1,0 @@
-"""Command-line tools around the test run: the flake measurement over base seeds."""
