@@ -14,7 +14,8 @@ measured, comes before Glorot & Bengio's checks:
 3. bf16.json: bf16 autocast with channels_last against fp32 on a slice of the sweep: the accuracy difference per
    model, which decides whether they may be on by default.
 4. depth_claims.json, depth_report.md: document 001's full-scale sweep and its seven checks, through the slow
-   tier's own code (pytest on claims/test_depth.py -m slow); their verdicts go to full_scale.json, whose entries
+   tier's own code (pytest on claims/test_depth.py and claims/test_relu_family.py -m slow); their verdicts go to
+   full_scale.json, whose entries
    `python -m harness.outputs.store OUT/full_scale.json` merges into results/full_scale.json.
 5. glorot_claims.json, glorot_report.md: Glorot & Bengio's full-scale checks (claims/test_glorot_bengio.py -m
    slow), when the time left allows (their verdicts join full_scale.json).
@@ -101,13 +102,14 @@ def run_within(command: list[str], timeout_s: float) -> int:
         return process.wait()
 
 
-def pytest_part(out: Path, name: str, module: str, args: argparse.Namespace, timeout_s: float) -> None:
-    """The slow tier's checks of one claim module, as pytest runs them: out/NAME_claims.json and NAME_report.md,
+def pytest_part(out: Path, name: str, modules: tuple[str, ...], args: argparse.Namespace, timeout_s: float) -> None:
+    """The slow tier's checks of claim modules, as pytest runs them: out/NAME_claims.json and NAME_report.md,
     and the verdicts as store entries (out/full_scale.json) to keep in the repository. Flat files only: a GPU
     machine's output folder gives back a few files, not a report's plots."""
     with tempfile.TemporaryDirectory() as report:
         # pytest's cache stays on: a rerun of the part on the same machine reads the sweep's finished groups back
-        command = [sys.executable, "-m", "pytest", *plugin_option(), str(ROOT / "claims" / module), "-m", "slow", "-q",
+        paths = [str(ROOT / "claims" / module) for module in modules]
+        command = [sys.executable, "-m", "pytest", *plugin_option(), *paths, "-m", "slow", "-q",
                    "--device", args.device, "--data-dir", str(args.data_dir),
                    "--claims-report", report, "--claims-store", str(out / "full_scale.json"), "--claims-store-update",
                    *(["-p", "benchmarks.tiny_full_scale"] if args.tiny else [])]
@@ -191,9 +193,9 @@ def main() -> None:
     if "bf16" in args.parts:
         bf16_part(args.out, device, sliced, size)
     if "depth" in args.parts:
-        pytest_part(args.out, "depth", "test_depth.py", args, timeout_s=max(left(), 1))
+        pytest_part(args.out, "depth", ("test_depth.py", "test_relu_family.py"), args, timeout_s=max(left(), 1))
     if "glorot" in args.parts and left() > (0 if args.tiny else GLOROT_ESTIMATE_S):
-        pytest_part(args.out, "glorot", "test_glorot_bengio.py", args, timeout_s=left())
+        pytest_part(args.out, "glorot", ("test_glorot_bengio.py",), args, timeout_s=left())
     elif "glorot" in args.parts:
         print(f"glorot: skipped, {left():.0f} s left of the budget; run it alone: --parts glorot", flush=True)
     print(f"done in {time.perf_counter() - start:.0f} s", flush=True)

@@ -16,6 +16,8 @@ from test_cifar import write_tiny_cifar
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL_CHECKS = 7
+# document 001's sweep feeds both: the depth checks, and the ReLU family's at two blocks
+SWEEP_MODULES = [str(ROOT / "claims" / module) for module in ("test_depth.py", "test_relu_family.py")]
 
 
 TINY = ("-p", "benchmarks.tiny_full_scale")   # the full-scale protocol shrunk to one epoch of width-4 nets, 2 seeds
@@ -23,7 +25,7 @@ TINY = ("-p", "benchmarks.tiny_full_scale")   # the full-scale protocol shrunk t
 
 def run_full_depth_checks(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, list[dict]]:
     report = pytester.path / "report"
-    result = pytester.runpytest(str(ROOT / "claims" / "test_depth.py"), "-m", "slow", "--device", "cpu",
+    result = pytester.runpytest(*SWEEP_MODULES, "-m", "slow", "--device", "cpu",
                                 "-o", f"cache_dir={pytester.path / 'cache'}", "--claims-report", str(report),
                                 *TINY, *args)
     return result, json.loads((report / "claims.json").read_text())
@@ -50,7 +52,7 @@ def test_full_scale_depth_checks_run_end_to_end_and_a_second_run_reads_the_cache
 
 
 def test_full_scale_checks_skip_without_cifar_and_say_where_to_put_it(pytester):
-    result = pytester.runpytest(str(ROOT / "claims" / "test_depth.py"), "-m", "slow", "--device", "cpu",
+    result = pytester.runpytest(*SWEEP_MODULES, "-m", "slow", "--device", "cpu",
                                 "--data-dir", str(pytester.path / "nowhere"), "-p", "no:cacheprovider", "-rs",
                                 *TINY)
     result.assert_outcomes(skipped=FULL_CHECKS)
