@@ -127,10 +127,10 @@ FAST = ScaleSettings(seeds=64, train_points=256, test_points=1000, steps=300, lo
 # their distances from the bounds (0.024 at 300 steps, 0.36 at 1200) with power 0.8, the accuracy gap 3, the peaks 5.
 # Kept at 256 because a CPU trains them in minutes, and cells whose true value lies nearer a bound need more.
 # The basis of the full-scale predictions: the same protocol as the fast one, more nets and longer runs.
-SAME_PROTOCOL = ("the full scale is the fast protocol with four times the nets at the same budget, so the fast "
-                 "verdict carries over, with more power")
 FULL = ScaleSettings(seeds=256, train_points=256, test_points=1000, steps=300, longer=4800,
                 learning_rates=(0.3, LEARNING_RATE, 3.0), between=(1200,))
+SAME_PROTOCOL = (f"the full scale is the fast protocol with {FULL.seeds // FAST.seeds} times the nets at the same "
+                 "budget, so the fast verdict carries over, with more power")
 
 
 PROTOCOL = {scale: {"task": f"two moons, noise {NOISE:g}, {p.train_points} training and {p.test_points} test "
